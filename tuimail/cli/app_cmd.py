@@ -1,0 +1,37 @@
+"""`tuimail` (the app), `tuimail demo` and `tuimail mailto:...`."""
+
+from __future__ import annotations
+
+import argparse
+
+from tuimail.errors import ExitCode
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser(
+        "demo",
+        help="open the app on a built-in demo mailbox (no network, no config)",
+        description="Open the app on a generated demo mailbox: a few folders, threads, HTML "
+        "mail, attachments, a phishing-looking message. Nothing is sent or fetched.",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuimail import locations
+    from tuimail.cli.common import load_config
+
+    demo = args.command == "demo"
+    if demo:
+        from tuimail.config import Config
+        from tuimail.demo import build_demo_store
+
+        root = locations.ensure_private_dir(locations.demo_store_dir())
+        build_demo_store(root)
+        config = Config()
+    else:
+        config = load_config(args)
+        root = locations.ensure_private_dir(locations.store_dir())
+    from tuimail.ui.app import run_app
+
+    run_app(config, root, demo=demo, mailto=getattr(args, "mailto", None))
+    return ExitCode.OK
