@@ -1,0 +1,212 @@
+"""MessageList: virtual rendering, cursor and paging, columns by width, marks, mouse, safety."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from textual.app import ComposeResult
+from ui_support import ListSource, screen_lines, screen_text, stray_controls
+
+from tuimail.models import Address, Envelope, Flags, MessageSummary
+from tuimail.ui.base import ThemedApp
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime.now(UTC)
+
+
+def summary(i: int, **kw: object) -> MessageSummary:
+    env = Envelope(
+        message_id=f"<m{i}@example.org>",
+        date=kw.pop("date", NOW - timedelta(days=400, minutes=i)),  # type: ignore[arg-type]
+        from_=kw.pop("from_", (Address(f"Sender {i}", f"s{i}@example.org"),)),  # type: ignore[arg-type]
+        to=(Address("", "me@example.org"),),
+        subject=kw.pop("subject", f"Subject number {i}"),  # type: ignore[arg-type]
+    )
+    return MessageSummary(
+        id=i,
+        account="acct",
+        folder="INBOX",
+        uid=i,
+        envelope=env,
+        flags=kw.pop("flags", Flags(seen=True)),  # type: ignore[arg-type]
+        size=kw.pop("size", 2048 + i),  # type: ignore[arg-type]
+        has_attachments=bool(kw.pop("has_attachments", False)),
+    )
+
+
+class ListApp(ThemedApp[None]):
+    def __init__(self, source: ListSource, ids: list[int]) -> None:
+        super().__init__(theme="tuimail-dark")
+        self.source = source
+        self.ids = ids
+        self.events: list[tuple[str, int | None]] = []
+
+    def compose(self) -> ComposeResult:
+        yield MessageList(self.source, id="list")
+
+    def on_mount(self) -> None:
+        ml = self.query_one(MessageList)
+        ml.set_ids(self.ids)
+        ml.focus()
+
+    def on_message_list_highlighted(self, event: MessageList.Highlighted) -> None:
+        self.events.append(("highlighted", event.message_id))
+
+    def on_message_list_selected(self, event: MessageList.Selected) -> None:
+        self.events.append(("selected", event.message_id))
+
+
+def big_source(n: int) -> tuple[ListSource, list[int]]:
+    rows = [summary(i) for i in range(1, n + 1)]
+    return ListSource(rows), [r.id for r in rows]
+
+
+async def test_only_visible_rows_are_fetched_at_100k() -> None:
+    source, ids = big_source(100_000)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert source.requested < 100  # a screen and a margin, not the folder
+        first = screen_lines(app)[0]
+        assert "Sender 1" in first and "Subject number 1" in first
+        await pilot.press("G")
+        await pilot.pause()
+        ml = app.query_one(MessageList)
+        assert ml.cursor == 99_999 and ml.cursor_id == 100_000
+        assert "Subject number 100000" in screen_text(app)
+        assert source.requested < 200
+
+
+async def test_cursor_keys_page_and_messages() -> None:
+    source, ids = big_source(500)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 24)) as pilot:
+        ml = app.query_one(MessageList)
+        await pilot.press("j", "j", "k")
+        assert ml.cursor == 1
+        await pilot.press("pagedown")
+        assert ml.cursor == 1 + 23
+        assert ml.scroll_offset.y == 23
+        await pilot.press("pageup")
+        assert ml.cursor == 1
+        await pilot.press("G")
+        assert ml.cursor == 499
+        await pilot.press("j")  # clamped at the end
+        assert ml.cursor == 499
+        await pilot.press("g")
+        assert ml.cursor == 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ("selected", 1) in app.events
+        assert app.events.count(("highlighted", 500)) == 1
+
+
+@pytest.mark.parametrize(
+    ("width", "has_date", "has_size"),
+    [(40, False, False), (80, True, False), (120, True, True)],
+)
+async def test_columns_adapt_to_width(width: int, has_date: bool, has_size: bool) -> None:
+    when = NOW - timedelta(days=800)
+    local = when.astimezone()
+    rows = [summary(1, date=when, size=123_456)]
+    app = ListApp(ListSource(rows), [1])
+    async with app.run_test(size=(width, 5)) as pilot:
+        await pilot.pause()
+        line = screen_lines(app)[0]
+        assert len(line) <= width
+        assert "Sender 1" in line or width < 40
+        assert "Subject" in line
+        year = f"{local.year:04d}-" if width >= 120 else f"'{local.year % 100:02d}"
+        assert (year in line) is has_date
+        assert ("121K" in line) is has_size
+
+
+async def test_unread_is_bold_and_flagged_coloured() -> None:
+    rows = [
+        summary(1, flags=Flags(seen=False)),
+        summary(2, flags=Flags(seen=True, flagged=True)),
+        summary(3, flags=Flags(seen=True)),
+        summary(4),
+    ]
+    app = ListApp(ListSource(rows), [1, 2, 3, 4])
+    async with app.run_test(size=(80, 6)) as pilot:
+        await pilot.press("j", "j", "j")  # cursor off the first three rows
+        ml = app.query_one(MessageList)
+        unread, flagged, plain = (ml.render_line(y) for y in range(3))
+        assert any(seg.style and seg.style.bold for seg in unread)
+        assert not any(seg.style and seg.style.bold for seg in plain)
+        flag_colour = app.theme_variables["flagged-color"].lower()
+        colours = {seg.style.color.name.lower() for seg in flagged if seg.style and seg.style.color}
+        assert any(flag_colour in c or c in flag_colour for c in colours)
+        assert "N" in unread.text[:4] and "!" in flagged.text[:4]
+
+
+async def test_marks_toggle_and_target_ids() -> None:
+    source, ids = big_source(10)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 12)) as pilot:
+        ml = app.query_one(MessageList)
+        assert ml.target_ids() == [1]
+        await pilot.press("space", "j", "v")  # mark 1, skip 2, mark 3
+        assert ml.marked == {1, 3}
+        assert ml.target_ids() == [1, 3]
+        assert screen_lines(app)[0].startswith("*")
+        await pilot.press("k", "k", "k", "space")  # unmark 1
+        assert ml.marked == {3}
+        ml.set_ids([5, 4, 3])
+        assert ml.marked == {3}
+        ml.set_ids([5, 4])
+        assert ml.marked == set()
+
+
+async def test_click_moves_cursor_and_double_click_opens() -> None:
+    source, ids = big_source(50)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 12)) as pilot:
+        ml = app.query_one(MessageList)
+        await pilot.click(MessageList, offset=(10, 4))
+        assert ml.cursor == 4
+        await pilot.click(MessageList, offset=(10, 6), times=2)
+        await pilot.pause()
+        assert ("selected", 7) in app.events
+
+
+async def test_set_ids_keeps_cursor_on_the_same_message() -> None:
+    source, ids = big_source(100)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 12)) as pilot:
+        ml = app.query_one(MessageList)
+        ml.move_cursor(40)
+        ml.set_ids(list(reversed(ids)), keep=41)
+        await pilot.pause()
+        assert ml.cursor_id == 41 and ml.cursor == 59
+
+
+async def test_empty_list_says_so() -> None:
+    app = ListApp(ListSource([]), [])
+    async with app.run_test(size=(80, 6)) as pilot:
+        await pilot.pause()
+        assert "No messages" in screen_lines(app)[0]
+        await pilot.press("j", "G", "enter", "space")  # nothing to do, nothing breaks
+        assert app.query_one(MessageList).cursor_id is None
+
+
+HOSTILE_SUBJECT = "\x1b[2J\x1b]0;pwned\x07[@click=app.quit]click[/] [b]bold[/b] \u202eexe.txt"
+HOSTILE_FROM = "\x1b[31mPayPal\x1b[0m [link=https://evil.example]x[/link] \u202dadmin"
+
+
+async def test_hostile_strings_are_shown_literally_and_never_interpreted() -> None:
+    rows = [summary(1, subject=HOSTILE_SUBJECT, from_=(Address(HOSTILE_FROM, "x@evil.example"),))]
+    app = ListApp(ListSource(rows), [1])
+    async with app.run_test(size=(160, 5)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[@click=app.quit]click[/]" in text  # markup shown as text
+        assert "[b]bold[/b]" in text
+        assert "\x1b" not in text and "\x07" not in text
+        assert "\u202e" not in text and "\u202d" not in text
+        assert stray_controls(app) == []
+        await pilot.click(MessageList, offset=(60, 0))  # clicking the "link" does nothing
+        await pilot.pause()
+        assert app.is_running

@@ -1,0 +1,67 @@
+"""Helpers for UI tests: what the app actually puts on screen, and a small summary source.
+
+(tests/ is not a package; tests/ui is on sys.path when its tests run.)
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+
+from rich.console import Console
+from textual.app import App
+
+from tuimail.models import MessageSummary
+
+# SGR colours, and the cursor positioning the compositor itself puts at each line start.
+_SGR = re.compile(r"\x1b\[[0-9;:]*m|\x1b\[\d+;\d+H")
+
+
+def _render(app: App[object], styles: bool) -> str:
+    width, height = app.size
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    console.print(update)
+    return console.export_text(styles=styles)
+
+
+def screen_text(app: App[object]) -> str:
+    """The screen as plain text, one line per terminal row."""
+    return _render(app, styles=False)
+
+
+def screen_lines(app: App[object]) -> list[str]:
+    return screen_text(app).splitlines()
+
+
+def stray_controls(app: App[object]) -> list[str]:
+    """Control characters in the screen's terminal output other than SGR colour codes.
+
+    Everything else (a bare ESC, OSC, CSI other than SGR/CUP, BEL...) would have come from mail.
+    """
+    ansi = _SGR.sub("", _render(app, styles=True))
+    return [f"U+{ord(c):04X}" for c in ansi if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+
+
+class ListSource:
+    """Summaries from a list, counting what was asked (to prove the list stays virtual)."""
+
+    def __init__(self, rows: Sequence[MessageSummary]) -> None:
+        self.rows = {row.id: row for row in rows}
+        self.requested = 0
+        self.calls = 0
+
+    def summaries(self, ids: Sequence[int]) -> list[MessageSummary]:
+        self.calls += 1
+        self.requested += len(ids)
+        return [self.rows[i] for i in ids if i in self.rows]

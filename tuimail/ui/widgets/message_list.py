@@ -1,0 +1,453 @@
+"""The message list: a virtual Line API widget that renders only the rows on screen.
+
+It keeps the folder's whole order as a list of ids (cheap: 100k ints) and asks its source for
+`MessageSummary` rows only when they are about to be painted, with a small LRU cache. Nothing
+is done per row of the folder, so opening, moving and paging cost the same at 100 or 100,000
+messages. Every string from mail goes through `sanitize_line` and into a `Segment` as plain
+text: nothing is ever parsed as markup.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tuimail.models import MessageSummary
+from tuimail.ui.format import (
+    Columns,
+    address_label,
+    fit,
+    fit_right,
+    flag_cells,
+    format_date,
+    format_size,
+    layout_columns,
+)
+from tuimail.ui.text import clean
+
+
+class SummarySource(Protocol):
+    """What the list reads rows from: `Store` satisfies it."""
+
+    def summaries(self, ids: Sequence[int]) -> list[MessageSummary]: ...
+
+
+class _Row:
+    """The sanitized, formatted cells of one message (formatting is the costly part)."""
+
+    __slots__ = ("date", "from_", "size", "subject", "summary")
+
+    def __init__(self, summary: MessageSummary, now: datetime, date_width: int, sent: bool):
+        env = summary.envelope
+        self.summary = summary
+        self.date = format_date(env.date, now, date_width)
+        who = address_label(env.to or env.cc) if sent else address_label(env.from_)
+        self.from_ = clean(("→ " + who) if sent and who else who)
+        self.subject = clean(env.subject) or "(no subject)"
+        self.size = format_size(summary.size)
+
+
+class MessageList(ScrollView, can_focus=True):
+    """A virtual list of messages with a cursor, marks and optional thread prefixes."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "message-list--cursor",
+        "message-list--unread",
+        "message-list--flagged",
+        "message-list--marked",
+        "message-list--deleted",
+        "message-list--date",
+        "message-list--size",
+        "message-list--thread",
+        "message-list--empty",
+    }
+
+    DEFAULT_CSS = """
+    MessageList {
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+        & > .message-list--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
+        &:focus > .message-list--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+        & > .message-list--unread { text-style: bold; color: $unread-color; }
+        & > .message-list--flagged { color: $flagged-color; }
+        & > .message-list--marked { background: $marked-background; }
+        & > .message-list--deleted { text-style: strike; color: $text-muted; }
+        & > .message-list--date { color: $text-muted; }
+        & > .message-list--size { color: $text-muted; }
+        & > .message-list--thread { color: $thread-color; }
+        & > .message-list--empty { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j,down", "cursor_down", "Next", show=False),
+        Binding("k,up", "cursor_up", "Previous", show=False),
+        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False),
+        Binding("g,home", "first", "First", show=False),
+        Binding("G,end", "last", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+        Binding("space,v", "toggle_mark", "Mark", show=False),
+    ]
+
+    CACHE_SIZE = 1024  # summaries kept: a few screens' worth, whatever the folder size
+
+    class Highlighted(Message):
+        """The cursor moved to message `message_id` (None when the list is empty)."""
+
+        def __init__(self, message_list: MessageList, message_id: int | None, index: int) -> None:
+            super().__init__()
+            self.message_list = message_list
+            self.message_id = message_id
+            self.index = index
+
+        @property
+        def control(self) -> MessageList:
+            return self.message_list
+
+    class Selected(Message):
+        """The user opened message `message_id` (Enter or double click)."""
+
+        def __init__(self, message_list: MessageList, message_id: int, index: int) -> None:
+            super().__init__()
+            self.message_list = message_list
+            self.message_id = message_id
+            self.index = index
+
+        @property
+        def control(self) -> MessageList:
+            return self.message_list
+
+    class MarksChanged(Message):
+        def __init__(self, message_list: MessageList, count: int) -> None:
+            super().__init__()
+            self.message_list = message_list
+            self.count = count
+
+    def __init__(
+        self,
+        source: SummarySource | None = None,
+        *,
+        empty_text: str = "No messages",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._source = source
+        self._ids: Sequence[int] = ()
+        self._prefixes: Sequence[str] | None = None
+        self._index: dict[int, int] | None = None  # id -> row, built lazily (find)
+        self._cache: OrderedDict[int, _Row] = OrderedDict()
+        self._cursor = 0
+        self._marks: set[int] = set()
+        self._sent = False
+        self._columns = layout_columns(0)
+        self._now = datetime.now().astimezone()
+        self.empty_text = empty_text
+
+    # ----------------------------------------------------------------- data
+
+    @property
+    def ids(self) -> Sequence[int]:
+        return self._ids
+
+    @property
+    def row_count(self) -> int:
+        return len(self._ids)
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    @property
+    def cursor_id(self) -> int | None:
+        return self._ids[self._cursor] if self._ids else None
+
+    @property
+    def marked(self) -> frozenset[int]:
+        return frozenset(self._marks)
+
+    def target_ids(self) -> list[int]:
+        """What an action applies to: the marked messages, else the one under the cursor."""
+        if self._marks:
+            return sorted(self._marks, key=self.find)
+        cid = self.cursor_id
+        return [] if cid is None else [cid]
+
+    def set_source(self, source: SummarySource) -> None:
+        self._source = source
+        self.invalidate()
+
+    def set_ids(
+        self,
+        ids: Sequence[int],
+        *,
+        prefixes: Sequence[str] | None = None,
+        keep: int | None = None,
+        cursor: int | None = None,
+        sent: bool = False,
+    ) -> None:
+        """Show `ids` in this order; keep the cursor on message `keep` if it is still there.
+
+        `prefixes` (same length as `ids`) are thread-tree drawings put before each subject.
+        """
+        self._ids = ids
+        self._prefixes = prefixes if prefixes is not None and len(prefixes) == len(ids) else None
+        self._index = None
+        self._sent = sent
+        if self._marks:
+            self._marks = {mid for mid in self._marks if self.find(mid) >= 0}
+        self._now = datetime.now().astimezone()
+        row = 0
+        if keep is not None:
+            row = self.find(keep)
+            if row < 0:
+                row = min(self._cursor, max(len(ids) - 1, 0))
+        elif cursor is not None:
+            row = cursor
+        self._cursor = max(0, min(row, len(ids) - 1))
+        self.virtual_size = Size(self.size.width, len(ids))
+        self._scroll_cursor_into_view(center=True)
+        self.refresh()
+        self._post_highlight()
+
+    def find(self, message_id: int) -> int:
+        """Row of `message_id`, or -1. The id index is built once per `set_ids`, on demand."""
+        if self._index is None:
+            self._index = {mid: row for row, mid in enumerate(self._ids)}
+        return self._index.get(message_id, -1)
+
+    def invalidate(self, ids: Iterable[int] | None = None) -> None:
+        """Forget cached rows (all, or `ids`) after the store changed, and repaint."""
+        if ids is None:
+            self._cache.clear()
+        else:
+            for mid in ids:
+                self._cache.pop(mid, None)
+        self._now = datetime.now().astimezone()
+        self.refresh()
+
+    def summary(self, message_id: int) -> MessageSummary | None:
+        row = self._cache.get(message_id)
+        if row is None:
+            self._fetch([message_id])
+            row = self._cache.get(message_id)
+        return row.summary if row else None
+
+    def _fetch(self, ids: Sequence[int]) -> None:
+        missing = [mid for mid in ids if mid not in self._cache]
+        if not missing or self._source is None:
+            return
+        date_width = self._columns.date or 6
+        for summary in self._source.summaries(missing):
+            self._cache[summary.id] = _Row(summary, self._now, date_width, self._sent)
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _prefetch_visible(self) -> None:
+        top = int(self.scroll_offset.y)
+        height = self.scrollable_content_region.height or self.size.height
+        # A little beyond the viewport, so one-line scrolling does not query per line.
+        start = max(top - 4, 0)
+        self._fetch(self._ids[start : top + height + 4])
+
+    # ------------------------------------------------------------ rendering
+
+    def on_resize(self, event: events.Resize) -> None:
+        columns = layout_columns(self.scrollable_content_region.width)
+        if columns.date != self._columns.date:
+            self._cache.clear()  # date strings depend on the date column's width
+        self._columns = columns
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._ids))
+        self._scroll_cursor_into_view()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._prefetch_visible()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        row = int(self.scroll_offset.y) + y
+        if not self._ids:
+            if y == 0:
+                style = base + self.get_component_rich_style("message-list--empty", partial=True)
+                return Strip([Segment(fit(" " + self.empty_text, width), style)], width)
+            return Strip.blank(width, base)
+        if row >= len(self._ids):
+            return Strip.blank(width, base)
+        mid = self._ids[row]
+        cached = self._cache.get(mid)
+        if cached is None:
+            self._fetch([mid])
+            cached = self._cache.get(mid)
+        if cached is None:  # gone from the store since the list was built
+            return Strip([Segment(fit("", width), base)], width)
+        self._cache.move_to_end(mid)
+        return self._render_row(cached, row, base, width)
+
+    def _render_row(self, row: _Row, index: int, base: Style, width: int) -> Strip:
+        summary = row.summary
+        flags = summary.flags
+        cols: Columns = self._columns
+        get = self.get_component_rich_style
+        style = base
+        if flags.deleted:
+            style += get("message-list--deleted", partial=True)
+        elif not flags.seen:
+            style += get("message-list--unread", partial=True)
+        if flags.flagged:
+            style += get("message-list--flagged", partial=True)
+        marked = summary.id in self._marks
+        if marked:
+            style += get("message-list--marked", partial=True)
+        cursor = index == self._cursor
+        if cursor:
+            style += get("message-list--cursor", partial=True)
+        # Secondary columns take the muted colour only off the cursor, so the cursor bar reads
+        # as one block.
+        dim = style if cursor else style + get("message-list--date", partial=True)
+        sep = Segment(" ", style)
+        segments: list[Segment] = [
+            Segment(flag_cells(flags, summary.has_attachments, marked)[: cols.flags], style)
+        ]
+        if cols.date:
+            segments += [sep, Segment(fit(row.date, cols.date), dim)]
+        if cols.from_:
+            segments += [sep, Segment(fit(row.from_, cols.from_), style)]
+        if cols.subject:
+            segments.append(sep)
+            prefix = self._prefixes[index] if self._prefixes is not None else ""
+            if prefix:
+                prefix = fit(prefix, min(cell_len(prefix), cols.subject))
+                thread = style if cursor else style + get("message-list--thread", partial=True)
+                segments.append(Segment(prefix, thread))
+                rest = cols.subject - cell_len(prefix)
+                segments.append(Segment(fit(row.subject, rest), style))
+            else:
+                segments.append(Segment(fit(row.subject, cols.subject), style))
+        if cols.size:
+            segments += [sep, Segment(fit_right(row.size, cols.size), dim)]
+        used = cols.total
+        if used < width:
+            segments.append(Segment(" " * (width - used), style))
+        return Strip(segments, width).crop(0, width)
+
+    # --------------------------------------------------------------- cursor
+
+    def _scroll_cursor_into_view(self, center: bool = False) -> None:
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return
+        top = int(self.scroll_offset.y)
+        row = self._cursor
+        if center and not top <= row < top + height:
+            self.scroll_to(y=max(row - height // 2, 0), animate=False)
+        elif row < top:
+            self.scroll_to(y=row, animate=False)
+        elif row >= top + height:
+            self.scroll_to(y=row - height + 1, animate=False)
+
+    def move_cursor(self, row: int, *, scroll_by: int = 0) -> None:
+        """Put the cursor on `row` (clamped); `scroll_by` also scrolls, as paging does."""
+        if not self._ids:
+            return
+        row = max(0, min(row, len(self._ids) - 1))
+        old = self._cursor
+        if scroll_by:
+            self.scroll_to(y=self.scroll_offset.y + scroll_by, animate=False)
+        if row == old and not scroll_by:
+            return
+        self._cursor = row
+        self.refresh_line(old)
+        self.refresh_line(row)
+        self._scroll_cursor_into_view()
+        self._post_highlight()
+
+    def move_to_id(self, message_id: int) -> bool:
+        row = self.find(message_id)
+        if row >= 0:
+            self.move_cursor(row)
+        return row >= 0
+
+    def _post_highlight(self) -> None:
+        self.post_message(self.Highlighted(self, self.cursor_id, self._cursor))
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self._cursor - 1)
+
+    def action_page_down(self) -> None:
+        page = max(self.scrollable_content_region.height - 1, 1)
+        self.move_cursor(self._cursor + page, scroll_by=page)
+
+    def action_page_up(self) -> None:
+        page = max(self.scrollable_content_region.height - 1, 1)
+        self.move_cursor(self._cursor - page, scroll_by=-page)
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self._ids) - 1)
+
+    def action_select(self) -> None:
+        cid = self.cursor_id
+        if cid is not None:
+            self.post_message(self.Selected(self, cid, self._cursor))
+
+    def action_toggle_mark(self) -> None:
+        cid = self.cursor_id
+        if cid is None:
+            return
+        self._marks.symmetric_difference_update((cid,))
+        self.refresh_line(self._cursor)
+        self.post_message(self.MarksChanged(self, len(self._marks)))
+        self.move_cursor(self._cursor + 1)
+
+    def clear_marks(self) -> None:
+        if self._marks:
+            self._marks.clear()
+            self.refresh()
+            self.post_message(self.MarksChanged(self, 0))
+
+    # ---------------------------------------------------------------- mouse
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or not self._ids:
+            return
+        row = int(self.scroll_offset.y) + offset.y
+        if 0 <= row < len(self._ids):
+            self.move_cursor(row)
+            if event.chain >= 2:
+                self.action_select()
