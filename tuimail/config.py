@@ -96,7 +96,13 @@ _SERVER_FIELDS = (
 )
 
 INCOMING_FIELDS = (
-    Field("protocol", str, "imap | pop3 | maildir (a local Maildir).", "imap", ("imap", "pop3", "maildir")),
+    Field(
+        "protocol",
+        str,
+        "imap | pop3 | maildir (a local Maildir).",
+        "imap",
+        ("imap", "pop3", "maildir"),
+    ),
     *_SERVER_FIELDS,
     Field("path", str, "For protocol = maildir: the Maildir to open.", ""),
     Field(
@@ -109,25 +115,42 @@ INCOMING_FIELDS = (
     Field("recent_days", int, "With bodies = recent: how many days back.", 30),
     Field("subscribed_only", bool, "IMAP: sync only subscribed folders.", False),
     Field("leave_on_server", bool, "POP3: keep messages on the server after download.", True),
-    Field("delete_after_days", int, "POP3: delete from the server N days after download (0 = never).", 0),
-    Field("max_message_size", int, "Refuse to download messages larger than this (bytes).", 50 * 1024 * 1024),
+    Field(
+        "delete_after_days",
+        int,
+        "POP3: delete from the server N days after download (0 = never).",
+        0,
+    ),
+    Field(
+        "max_message_size",
+        int,
+        "Refuse to download messages larger than this (bytes).",
+        50 * 1024 * 1024,
+    ),
     Field("poll_interval", int, "Seconds between checks when the server cannot IDLE (POP3).", 300),
 )
 
 OUTGOING_FIELDS = (
-    *(f if f.key != "tls" else Field(f.key, f.kind, f.doc, "starttls", f.choices) for f in _SERVER_FIELDS),
+    *(
+        f if f.key != "tls" else Field(f.key, f.kind, f.doc, "starttls", f.choices)
+        for f in _SERVER_FIELDS
+    ),
     Field("save_sent", bool, "Save a copy to Sent (false when the server does it itself).", True),
 )
 
 UI_FIELDS = (
     Field("theme", str, "Theme name (see `themes/`), or empty for automatic.", ""),
-    Field("layout", str, "panes (list + preview) | pager (mutt-style).", "panes", ("panes", "pager")),
+    Field(
+        "layout", str, "panes (list + preview) | pager (mutt-style).", "panes", ("panes", "pager")
+    ),
     Field("mouse", bool, "Mouse support (turn off over slow ssh links).", True),
     Field("bell", bool, "Ring the terminal bell on new mail.", False),
     Field("page_scroll", bool, "Scroll by pages instead of lines (fewer bytes over ssh).", False),
     Field("threads", bool, "Show conversations as threads.", True),
-    Field("sort", str, "date | from | subject | size.", "date", ("date", "from", "subject", "size")),
-    Field("keys", dict, "Key bindings: action = \"key,key\".", {}),
+    Field(
+        "sort", str, "date | from | subject | size.", "date", ("date", "from", "subject", "size")
+    ),
+    Field("keys", dict, 'Key bindings: action = "key,key".', {}),
 )
 
 DEFAULT_PORTS: Mapping[tuple[str, str], int] = {
@@ -292,20 +315,36 @@ class _Checker:
                 )
                 value = None if f.required else f.default
             elif f.choices and value not in f.choices:
-                self.add(f"{path}.{f.key}", f"must be one of {', '.join(f.choices)}, not {value!r}", f.doc)
+                self.add(
+                    f"{path}.{f.key}",
+                    f"must be one of {', '.join(f.choices)}, not {value!r}",
+                    f.doc,
+                )
                 value = None if f.required else f.default
             values[f.key] = value
         return values
 
 
 def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", float: "a number",
-            list: "a list", dict: "a table"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }.get(kind, kind.__name__)
 
 
 def _type_name(value: Any) -> str:
-    return {str: "a string", int: "an integer", bool: "a boolean", float: "a number",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _server(
@@ -320,14 +359,14 @@ def _server(
         if not values["allow_plaintext"]:
             check.add(
                 f"{path}.tls",
-                "tls = \"none\" sends your password in the clear",
-                "use \"implicit\" or \"starttls\"; for a local test server set allow_plaintext = true",
+                'tls = "none" sends your password in the clear',
+                'use "implicit" or "starttls"; for a local test server set allow_plaintext = true',
             )
         elif host and not is_loopback(host):
             check.add(
                 f"{path}.allow_plaintext",
                 f"plaintext is only allowed to a loopback address, not {host!r}",
-                "use tls = \"implicit\" or \"starttls\"",
+                'use tls = "implicit" or "starttls"',
             )
     ca_file = None
     if values["ca_file"]:
@@ -362,7 +401,9 @@ def _incoming(check: _Checker, path: str, raw: Any, address: str) -> IncomingCon
     local_path = None
     if protocol is Protocol.MAILDIR:
         if not values["path"]:
-            check.add(f"{path}.path", "is required for protocol = \"maildir\"", "the Maildir directory")
+            check.add(
+                f"{path}.path", 'is required for protocol = "maildir"', "the Maildir directory"
+            )
         else:
             local_path = Path(values["path"]).expanduser()
         values.setdefault("host", "")
@@ -389,7 +430,9 @@ def _incoming(check: _Checker, path: str, raw: Any, address: str) -> IncomingCon
 
 def _outgoing(check: _Checker, path: str, raw: Any, address: str) -> OutgoingConfig:
     values = check.section(path, raw, OUTGOING_FIELDS)
-    return OutgoingConfig(**_server(check, path, values, address, "smtp"), save_sent=values["save_sent"])
+    return OutgoingConfig(
+        **_server(check, path, values, address, "smtp"), save_sent=values["save_sent"]
+    )
 
 
 def parse(data: Mapping[str, Any], file: str = "<config>") -> tuple[Config, list[Problem]]:
@@ -402,7 +445,7 @@ def parse(data: Mapping[str, Any], file: str = "<config>") -> tuple[Config, list
     keys = ui_values.get("keys") or {}
     for action, binding in keys.items():
         if not isinstance(binding, str):
-            check.add(f"ui.keys.{action}", "must be a string like \"j,down\"")
+            check.add(f"ui.keys.{action}", 'must be a string like "j,down"')
     ui = UIConfig(**{**ui_values, "keys": {k: v for k, v in keys.items() if isinstance(v, str)}})
 
     accounts: dict[str, AccountConfig] = {}
@@ -416,7 +459,9 @@ def parse(data: Mapping[str, Any], file: str = "<config>") -> tuple[Config, list
         raw = raw if isinstance(raw, dict) else {}
         for key in raw:
             if isinstance(raw[key], dict) and key not in ("incoming", "outgoing"):
-                check.add(f"{path}.{key}", "unknown section", "an account has [incoming] and [outgoing]")
+                check.add(
+                    f"{path}.{key}", "unknown section", "an account has [incoming] and [outgoing]"
+                )
         address = values["address"] or ""
         if address and "@" not in address:
             check.add(f"{path}.address", f"{address!r} is not an email address")
@@ -424,8 +469,16 @@ def parse(data: Mapping[str, Any], file: str = "<config>") -> tuple[Config, list
         if not all(isinstance(a, str) for a in aliases):
             check.add(f"{path}.aliases", "must be a list of strings")
             aliases = []
-        incoming = _incoming(check, f"{path}.incoming", raw["incoming"], address) if "incoming" in raw else None
-        outgoing = _outgoing(check, f"{path}.outgoing", raw["outgoing"], address) if "outgoing" in raw else None
+        incoming = (
+            _incoming(check, f"{path}.incoming", raw["incoming"], address)
+            if "incoming" in raw
+            else None
+        )
+        outgoing = (
+            _outgoing(check, f"{path}.outgoing", raw["outgoing"], address)
+            if "outgoing" in raw
+            else None
+        )
         if incoming is None and outgoing is None:
             check.add(path, "has neither [incoming] nor [outgoing]", f"add [{path}.incoming]")
         accounts[name] = AccountConfig(
@@ -441,8 +494,12 @@ def parse(data: Mapping[str, Any], file: str = "<config>") -> tuple[Config, list
         )
     defaults = [a.name for a in accounts.values() if a.default]
     if len(defaults) > 1:
-        check.add("accounts", f"several accounts say default = true: {', '.join(defaults)}", "keep one")
-    return Config(path=Path(file) if file != "<config>" else None, accounts=accounts, ui=ui), check.problems
+        check.add(
+            "accounts", f"several accounts say default = true: {', '.join(defaults)}", "keep one"
+        )
+    return Config(
+        path=Path(file) if file != "<config>" else None, accounts=accounts, ui=ui
+    ), check.problems
 
 
 def load(path: Path | None = None) -> tuple[Config, list[Problem]]:
@@ -460,7 +517,9 @@ def load(path: Path | None = None) -> tuple[Config, list[Problem]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return Config(path=path), [Problem(file, "", f"not valid TOML: {exc}", "check quotes and brackets")]
+        return Config(path=path), [
+            Problem(file, "", f"not valid TOML: {exc}", "check quotes and brackets")
+        ]
     config, problems = parse(data, file)
     return Config(path=path, accounts=config.accounts, ui=config.ui), problems
 
@@ -472,7 +531,9 @@ def load_or_raise(path: Path | None = None) -> Config:
     return config
 
 
-def _example_lines(section: str, fields: tuple[Field, ...], overrides: Mapping[str, Any]) -> list[str]:
+def _example_lines(
+    section: str, fields: tuple[Field, ...], overrides: Mapping[str, Any]
+) -> list[str]:
     lines = [f"[{section}]"]
     for f in fields:
         lines.append(f"# {f.doc}")

@@ -51,7 +51,13 @@ _IMAP_SYSTEM = {
     "\\draft": "draft",
 }
 # Maildir info letters (must be stored in ASCII order): D=draft F=flagged R=replied S=seen T=trashed
-_MAILDIR_LETTERS = (("D", "draft"), ("F", "flagged"), ("R", "answered"), ("S", "seen"), ("T", "deleted"))
+_MAILDIR_LETTERS = (
+    ("D", "draft"),
+    ("F", "flagged"),
+    ("R", "answered"),
+    ("S", "seen"),
+    ("T", "deleted"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,9 @@ class Flags:
 
     @classmethod
     def from_imap(cls, flags: Iterable[str | bytes]) -> Flags:
-        """From IMAP flag atoms (`\\Seen`, `$Forwarded`, ...). `\\Recent` is session state: dropped."""
+        """From IMAP flag atoms (`\\Seen`, `$Forwarded`, ...).
+
+        `\\Recent` is per-session server state, not a message flag: dropped."""
         values: dict[str, bool] = {}
         keywords: set[str] = set()
         for raw in flags:
@@ -82,22 +90,27 @@ class Flags:
         return cls(keywords=frozenset(keywords), **values)
 
     def to_imap(self) -> tuple[str, ...]:
-        system = tuple("\\" + name.capitalize() for name in _IMAP_SYSTEM.values() if getattr(self, name))
+        system = tuple(
+            "\\" + name.capitalize() for name in _IMAP_SYSTEM.values() if getattr(self, name)
+        )
         return system + tuple(sorted(self.keywords))
 
     @classmethod
     def from_maildir_info(cls, info: str) -> Flags:
         """From the part after `:2,` of a Maildir file name."""
-        letters = set(info)
-        return cls(**{name: letter in letters for letter, name in _MAILDIR_LETTERS})
+        return cls(
+            seen="S" in info,
+            answered="R" in info,
+            flagged="F" in info,
+            deleted="T" in info,
+            draft="D" in info,
+        )
 
     def maildir_info(self) -> str:
         """`2,` plus the flag letters in ASCII order, as the Maildir spec requires."""
         return "2," + "".join(letter for letter, name in _MAILDIR_LETTERS if getattr(self, name))
 
-    def with_changes(
-        self, add: Iterable[str] = (), remove: Iterable[str] = ()
-    ) -> Flags:
+    def with_changes(self, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Flags:
         """Return a copy with flags added/removed; names are `seen`... or keywords."""
         values = {name: getattr(self, name) for name in _IMAP_SYSTEM.values()}
         keywords = set(self.keywords)
@@ -143,7 +156,9 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """The headers tuimail lists, sorts, threads and searches by. Strings are decoded, unsanitized."""
+    """The headers tuimail lists, sorts, threads and searches by.
+
+    Strings are decoded but not sanitized: sanitize at display time."""
 
     message_id: str = ""
     in_reply_to: str = ""

@@ -108,9 +108,7 @@ def _headless_hint(account: str, direction: Direction) -> str:
     )
 
 
-def get_password(
-    account: str, direction: Direction, password_command: str = ""
-) -> Secret:
+def get_password(account: str, direction: Direction, password_command: str = "") -> Secret:
     """The password for an account's incoming or outgoing server.
 
     Order: the configured password command, then the environment, then the keyring. The
@@ -131,11 +129,15 @@ def get_password(
 
     try:
         for direction_tried in _directions(direction):
-            value = keyring.get_password(KEYRING_SERVICE, keyring_username(account, direction_tried))
+            value = keyring.get_password(
+                KEYRING_SERVICE, keyring_username(account, direction_tried)
+            )
             if value:
                 return Secret(value)
     except keyring.errors.KeyringError as exc:
-        raise SecretError(f"The keyring failed: {type(exc).__name__}. " + _headless_hint(account, direction)) from None
+        raise SecretError(
+            f"The keyring failed: {type(exc).__name__}. " + _headless_hint(account, direction)
+        ) from None
     raise SecretError(
         f"No {what} is stored. Run: tuimail password set {account}"
         + (" --outgoing" if direction == "outgoing" else "")
@@ -156,7 +158,9 @@ def set_password(account: str, direction: Direction, password: str) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, keyring_username(account, direction), password)
     except keyring.errors.KeyringError as exc:
-        raise SecretError(f"The keyring refused to store the password: {type(exc).__name__}.") from None
+        raise SecretError(
+            f"The keyring refused to store the password: {type(exc).__name__}."
+        ) from None
 
 
 def get_oauth2_token(account: str, command: str) -> Secret:

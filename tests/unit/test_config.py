@@ -61,31 +61,62 @@ def test_good_config_builds_typed_model() -> None:
 @pytest.mark.parametrize(
     ("toml", "key", "fragment"),
     [
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhots="x"', "accounts.a.incoming.hots",
-         "did you mean 'host'"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost=5', "accounts.a.incoming.host",
-         "must be a string"),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhots="x"',
+            "accounts.a.incoming.hots",
+            "did you mean 'host'",
+        ),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost=5',
+            "accounts.a.incoming.host",
+            "must be a string",
+        ),
         ('[accounts.a]\n[accounts.a.incoming]\nhost="x"', "accounts.a.address", "is required"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\ntls="maybe"',
-         "accounts.a.incoming.tls", "must be one of"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\ntls="none"',
-         "accounts.a.incoming.tls", "in the clear"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.outgoing]\nhost="smtp.x"\ntls="none"\n'
-         "allow_plaintext=true", "accounts.a.outgoing.allow_plaintext", "loopback"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\nport=70000',
-         "accounts.a.incoming.port", "not a valid port"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\nca_file="/nonexistent.pem"',
-         "accounts.a.incoming.ca_file", "does not exist"),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\ntls="maybe"',
+            "accounts.a.incoming.tls",
+            "must be one of",
+        ),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\ntls="none"',
+            "accounts.a.incoming.tls",
+            "in the clear",
+        ),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.outgoing]\nhost="smtp.x"\ntls="none"\n'
+            "allow_plaintext=true",
+            "accounts.a.outgoing.allow_plaintext",
+            "loopback",
+        ),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\nport=70000',
+            "accounts.a.incoming.port",
+            "not a valid port",
+        ),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nhost="x"\nca_file="/nonexistent.pem"',
+            "accounts.a.incoming.ca_file",
+            "does not exist",
+        ),
         ('[accounts.a]\naddress="a@b.c"\n', "accounts.a", "neither"),
-        ('[accounts.a]\naddress="not-an-address"\n[accounts.a.incoming]\nhost="x"',
-         "accounts.a.address", "not an email address"),
+        (
+            '[accounts.a]\naddress="not-an-address"\n[accounts.a.incoming]\nhost="x"',
+            "accounts.a.address",
+            "not an email address",
+        ),
         ('[acounts.a]\naddress="a@b.c"', "acounts", "unknown section"),
         ('[ui]\nmouse="no"', "ui.mouse", "true or false"),
-        ('[accounts.a]\naddress="a@b.c"\ndefault=true\n[accounts.a.incoming]\nhost="x"\n'
-         '[accounts.b]\naddress="b@b.c"\ndefault=true\n[accounts.b.incoming]\nhost="y"',
-         "accounts", "several accounts"),
-        ('[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nprotocol="maildir"', "accounts.a.incoming.path",
-         "is required"),
+        (
+            '[accounts.a]\naddress="a@b.c"\ndefault=true\n[accounts.a.incoming]\nhost="x"\n'
+            '[accounts.b]\naddress="b@b.c"\ndefault=true\n[accounts.b.incoming]\nhost="y"',
+            "accounts",
+            "several accounts",
+        ),
+        (
+            '[accounts.a]\naddress="a@b.c"\n[accounts.a.incoming]\nprotocol="maildir"',
+            "accounts.a.incoming.path",
+            "is required",
+        ),
     ],
 )
 def test_each_problem_names_key_and_explains(toml: str, key: str, fragment: str) -> None:
@@ -100,13 +131,20 @@ def test_all_problems_reported_at_once() -> None:
     toml = '[accounts.a]\nadress="x"\n[accounts.a.incoming]\nhost=1\ntls="none"\nbogus=2'
     _, problems = config.parse(tomllib.loads(toml), "c.toml")
     keys = {p.key for p in problems}
-    assert {"accounts.a.adress", "accounts.a.address", "accounts.a.incoming.host",
-            "accounts.a.incoming.tls", "accounts.a.incoming.bogus"} <= keys
+    assert {
+        "accounts.a.adress",
+        "accounts.a.address",
+        "accounts.a.incoming.host",
+        "accounts.a.incoming.tls",
+        "accounts.a.incoming.bogus",
+    } <= keys
 
 
 def test_plaintext_allowed_on_loopback_only() -> None:
-    toml = ('[accounts.a]\naddress="a@b.c"\n[accounts.a.outgoing]\nhost="127.0.0.1"\nport=2525\n'
-            'tls="none"\nallow_plaintext=true')
+    toml = (
+        '[accounts.a]\naddress="a@b.c"\n[accounts.a.outgoing]\nhost="127.0.0.1"\nport=2525\n'
+        'tls="none"\nallow_plaintext=true'
+    )
     cfg, problems = config.parse(tomllib.loads(toml))
     assert problems == []
     assert cfg.accounts["a"].outgoing is not None
@@ -115,8 +153,16 @@ def test_plaintext_allowed_on_loopback_only() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("::1", True), ("[::1]", True), ("localhost", True), ("127.8.9.1", True),
-     ("10.0.0.1", False), ("example.com", False), ("localhost.evil.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("127.8.9.1", True),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("localhost.evil.com", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert config.is_loopback(host) is loopback

@@ -63,7 +63,9 @@ def test_missing_password_says_what_to_run(memory_keyring: MemoryKeyring) -> Non
         secrets.get_password("work", "incoming")
 
 
-def test_headless_error_names_config_key_and_env(no_keyring: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_headless_error_names_config_key_and_env(
+    no_keyring: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TUIMAIL_PASSWORD_WORK", raising=False)
     with pytest.raises(SecretError) as info:
         secrets.get_password("work", "incoming")

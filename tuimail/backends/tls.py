@@ -8,6 +8,7 @@ verification off.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from pathlib import Path
@@ -25,7 +26,9 @@ def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"Cannot load ca_file {ca_file}: {exc}. Give a PEM certificate file.") from None
+            raise ConfigError(
+                f"Cannot load ca_file {ca_file}: {exc}. Give a PEM certificate file."
+            ) from None
     return context
 
 
@@ -51,10 +54,9 @@ def set_nodelay(sock: socket.socket | None) -> None:
     """Disable Nagle: request/response protocols stall ~40 ms per turn without it."""
     if sock is None:
         return
-    try:
+    # Not a TCP socket (a unix socket in tests): nothing to tune.
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass  # not a TCP socket (tests over a unix socket): nothing to tune
 
 
 def describe_error(exc: BaseException, host: str, port: int, what: str = "server") -> TuimailError:
@@ -76,11 +78,17 @@ def describe_error(exc: BaseException, host: str, port: int, what: str = "server
             'setting match ("implicit" is usually 993/995/465, "starttls" 143/110/587).'
         )
     if isinstance(exc, socket.timeout | TimeoutError):
-        return NetworkTimeout(f"{where} did not answer in time. Check your connection and try again.")
+        return NetworkTimeout(
+            f"{where} did not answer in time. Check your connection and try again."
+        )
     if isinstance(exc, socket.gaierror):
-        return NetworkError(f"Cannot find the {what} {host!r}: {exc.strerror}. Check the host name.")
+        return NetworkError(
+            f"Cannot find the {what} {host!r}: {exc.strerror}. Check the host name."
+        )
     if isinstance(exc, ConnectionRefusedError):
-        return NetworkError(f"{where} refused the connection. Is the {what} running, and are host and port right?")
+        return NetworkError(
+            f"{where} refused the connection. Is the {what} running, and are host and port right?"
+        )
     if isinstance(exc, ConnectionError | EOFError):
         return NetworkError(f"The connection to {where} was lost. It will be retried.")
     if isinstance(exc, OSError):

@@ -71,8 +71,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tuimail {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $TUIMAIL_CONFIG or "
-                        "$XDG_CONFIG_HOME/tuimail/config.toml)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $TUIMAIL_CONFIG or $XDG_CONFIG_HOME/tuimail/config.toml)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     seen: set[str] = set()
     for name, module_name in COMMANDS.items():

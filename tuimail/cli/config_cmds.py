@@ -31,10 +31,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pw_sub = pw.add_subparsers(dest="password_action", metavar="ACTION", required=True)
     pw_set = pw_sub.add_parser("set", help="prompt for a password and store it")
     pw_set.add_argument("account", help="account name, as in [accounts.NAME]")
-    pw_set.add_argument("--outgoing", action="store_true",
-                        help="the SMTP password, when it differs from the incoming one")
-    pw_set.add_argument("--stdin", action="store_true",
-                        help="read the password from standard input (for scripts)")
+    pw_set.add_argument(
+        "--outgoing",
+        action="store_true",
+        help="the SMTP password, when it differs from the incoming one",
+    )
+    pw_set.add_argument(
+        "--stdin", action="store_true", help="read the password from standard input (for scripts)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,12 +53,16 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     config, problems = config_mod.load(path)
     if problems:
-        print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}:", file=sys.stderr)
+        print(
+            f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}:", file=sys.stderr
+        )
         for problem in problems:
             print("  " + str(problem).replace("\n", "\n  "), file=sys.stderr)
         return ExitCode.CONFIG
     names = ", ".join(config.accounts) or "none"
-    print(f"{path}: ok ({len(config.accounts)} account{'s' if len(config.accounts) != 1 else ''}: {names})")
+    print(
+        f"{path}: ok ({len(config.accounts)} account(s): {names})"
+    )
     return ExitCode.OK
 
 
@@ -68,7 +76,9 @@ def _password_set(args: argparse.Namespace) -> int:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         if not sys.stdin.isatty():
-            raise UsageError("No terminal to prompt on; use --stdin to read the password from a pipe.")
+            raise UsageError(
+                "No terminal to prompt on; use --stdin to read the password from a pipe."
+            )
         password = getpass.getpass(f"Password for {account.name} ({direction}): ")
     if not password:
         raise UsageError("Empty password; nothing stored.")

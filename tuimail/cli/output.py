@@ -40,7 +40,9 @@ def say_text(text: str, stream: TextIO | None = None) -> None:
 class Progress:
     """A one-line progress bar on a terminal (counts and rate); silent when not a tty."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+    def __init__(
+        self, label: str, stream: TextIO | None = None, enabled: bool | None = None
+    ) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label = sanitize_line(label)

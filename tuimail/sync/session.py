@@ -70,4 +70,7 @@ class MailSession(Protocol):
 
     def wait_for_changes(self, timeout: float, stop: threading.Event) -> bool:
         """Block up to `timeout` (IDLE, or sleep for protocols without push); True if the
-        server reported a change worth a sync. Must return promptly once `stop` is set."""
+        server reported a change worth a sync.
+
+        The worker sets `stop` when it needs the connection back (a request arrived, or it
+        is quitting): return within about a second of that (False unless a change came)."""
