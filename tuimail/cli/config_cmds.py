@@ -60,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print("  " + str(problem).replace("\n", "\n  "), file=sys.stderr)
         return ExitCode.CONFIG
     names = ", ".join(config.accounts) or "none"
-    print(
-        f"{path}: ok ({len(config.accounts)} account(s): {names})"
-    )
+    print(f"{path}: ok ({len(config.accounts)} account(s): {names})")
     return ExitCode.OK
 
 
