@@ -1,0 +1,107 @@
+"""What the store keeps of a message, computed once from its bytes.
+
+The only place the store calls `tuimail.mail`; a message that the parser chokes on is still
+indexed (with what could be read) and carries a `warning`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tuimail.models import Address, Envelope
+
+# Text beyond this is not indexed: FTS keeps a copy of what it indexes, and the first
+# 200 KB of a message's text are what anyone searches for.
+MAX_BODY_TEXT = 200_000
+_REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg|tr|antw)(\[\d+\])?\s*:\s*)+", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Indexed:
+    envelope: Envelope
+    thread_key: str
+    body_text: str = ""
+    preview: str = ""
+    has_attachments: bool = False
+    warning: str = ""
+
+
+def _thread_key(env: Envelope) -> str:
+    from tuimail.mail import threads
+
+    try:
+        return threads.thread_key(env)
+    except Exception:
+        return env.message_id
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def index_headers(block: bytes) -> Indexed:
+    from tuimail.mail import parse
+
+    try:
+        summary = parse.header_summary(block)
+    except Exception as exc:
+        return Indexed(envelope=Envelope(), thread_key="", warning=_describe(exc))
+    env = summary.envelope
+    return Indexed(
+        envelope=env, thread_key=_thread_key(env), has_attachments=summary.has_attachments
+    )
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.I | re.S)
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
+
+
+def html_words(html: str) -> str:
+    """Rough text of an HTML body, only for the search index (never displayed)."""
+    return _ENTITY.sub(" ", _TAG.sub(" ", html))
+
+
+def index_message(raw: bytes) -> Indexed:
+    # Imported here so the store opens (and reads) even where parsing is not needed.
+    from tuimail.mail import parse
+
+    try:
+        msg = parse.parse_message(raw)
+    except Exception as exc:  # the parser promises not to raise; never lose mail if it does
+        fallback = index_headers(raw[:65536])
+        return Indexed(
+            envelope=fallback.envelope,
+            thread_key=fallback.thread_key,
+            warning=_describe(exc),
+        )
+    if msg.text_plain is not None:
+        text = msg.text_plain
+    elif msg.text_html is not None:
+        text = html_words(msg.text_html[: MAX_BODY_TEXT * 4])
+    else:
+        text = ""
+    text = text[:MAX_BODY_TEXT]
+    return Indexed(
+        envelope=msg.envelope,
+        thread_key=_thread_key(msg.envelope),
+        body_text=text,
+        preview=parse.preview(text),
+        has_attachments=msg.has_attachments,
+        warning="; ".join(msg.warnings)[:300],
+    )
+
+
+def sort_subject(subject: str) -> str:
+    return _REPLY_PREFIX.sub("", subject).strip().casefold()
+
+
+def sort_from(addrs: tuple[Address, ...]) -> str:
+    if not addrs:
+        return ""
+    return (addrs[0].name or addrs[0].addr).strip().casefold()
+
+
+def address_text(addrs: tuple[Address, ...]) -> str:
+    """How addresses are put into the FTS index: names and addr-specs."""
+    return " ".join(f"{a.name} {a.addr}".strip() for a in addrs)
