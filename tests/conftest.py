@@ -85,6 +85,7 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertAuthority:
 
 _dovecots: list[DovecotServer] = []
 _LOG_OFFSETS = pytest.StashKey[dict[int, int]]()
+_DOVECOT_FIXTURES = {"dovecot", "dovecot_no_condstore", "dovecot_factory"}
 
 
 def _start_dovecot(test_ca: CertAuthority, **kwargs: Any) -> DovecotServer:
@@ -170,12 +171,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report: pytest.TestReport = yield  # type: ignore[misc]
-    if report.failed and _dovecots:
+    if report.failed and _dovecots and _DOVECOT_FIXTURES & set(item.fixturenames):  # type: ignore[attr-defined]
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for server in _dovecots:
             text = server.log_since(offsets.get(id(server), 0))
             tail = "\n".join(text.splitlines()[-200:])
-            if tail:
+            if tail.strip():
                 report.sections.append((f"Dovecot log ({server.root})", tail))
     return report  # type: ignore[return-value]
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import poplib
+import smtplib
 import ssl
 import time
+from collections.abc import Callable
+from email import policy
 from email.message import EmailMessage
 
 import pytest
 from imapclient import IMAPClient
 from servers.certs import CertAuthority
 from servers.dovecot import DovecotServer, User
+from servers.smtp import SMTPServer
 
 pytestmark = pytest.mark.servers
 
@@ -22,7 +28,7 @@ def _message(subject: str, to: str = "someone@tuimail.test", body: str = "Hello.
     msg["Subject"] = subject
     msg["Message-ID"] = f"<{time.monotonic_ns()}@tuimail.test>"
     msg.set_content(body)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=policy.SMTP)
 
 
 def _imap(server: DovecotServer, ca: CertAuthority, *, implicit: bool) -> IMAPClient:
@@ -50,7 +56,7 @@ def test_imap_login_append_and_read_back(
         assert info[b"EXISTS"] == 1
         uid = client.search("ALL")[0]
         data = client.fetch([uid], ["RFC822", "FLAGS"])[uid]
-        assert data[b"RFC822"].replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+        assert data[b"RFC822"] == raw
         assert b"\\Seen" in data[b"FLAGS"]
         client.logout()
     (login,) = dovecot.logins(mail_user, since, wait_for=1)
@@ -192,7 +198,7 @@ def test_pop3_stls_and_pop3s_retr(
     secure.user(mail_user.name)
     secure.pass_(mail_user.password)
     _resp, lines, _octets = secure.retr(1)
-    assert b"\r\n".join(lines) + b"\r\n" == raw.replace(b"\n", b"\r\n").replace(b"\r\r", b"\r")
+    assert b"\r\n".join(lines) + b"\r\n" == raw
     secure.quit()
 
     logins = dovecot.logins(mail_user, since, wait_for=2)
@@ -204,11 +210,165 @@ def test_pop3_stls_and_pop3s_retr(
         assert b"\\Seen" not in client.fetch([1], ["FLAGS"])[1][b"FLAGS"]
 
 
+# ----------------------------------------------------------------------------- SMTP
+
+
+def _wait_for_inbox(
+    dovecot: DovecotServer, ca: CertAuthority, user: User, count: int
+) -> list[bytes]:
+    with _imap(dovecot, ca, implicit=True) as client:
+        client.login(user.name, user.password)
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+        assert len(uids) == count
+        return [d[b"RFC822"] for d in client.fetch(uids, ["RFC822"]).values()]
+
+
+def test_smtp_starttls_auth_send_and_read_back_over_imap(
+    smtp_server: SMTPServer,
+    dovecot: DovecotServer,
+    test_ca: CertAuthority,
+    mail_user_factory: Callable[[], User],
+) -> None:
+    sender, rcpt = mail_user_factory(), mail_user_factory()
+    raw = _message("via smtp", to=rcpt.address)
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=10) as client:
+        client.starttls(context=test_ca.client_context())
+        client.login(sender.address, sender.password)
+        refused = client.sendmail(sender.address, [rcpt.address, "far@example.com"], raw)
+    assert refused == {}
+    (received,) = smtp_server.received()
+    assert received.rcpt_tos == (rcpt.address, "far@example.com")
+    assert received.login == sender.address and received.tls
+    assert received.data == raw
+    (stored,) = _wait_for_inbox(dovecot, test_ca, rcpt, 1)
+    assert b"Subject: via smtp" in stored
+    assert stored.startswith(b"Return-Path: <" + sender.address.encode() + b">")
+
+
+def test_aiosmtplib_start_tls_true(
+    smtp_server: SMTPServer, test_ca: CertAuthority, mail_user: User
+) -> None:
+    import aiosmtplib
+
+    async def send() -> None:
+        await aiosmtplib.send(
+            _message("async", to=mail_user.address),
+            sender=mail_user.address,
+            recipients=[mail_user.address],
+            hostname=smtp_server.host,
+            port=smtp_server.port,
+            start_tls=True,
+            tls_context=test_ca.client_context(),
+            username=mail_user.name,
+            password=mail_user.password,
+            timeout=10,
+        )
+
+    asyncio.run(send())
+    assert [m.rcpt_tos for m in smtp_server.received()] == [(mail_user.address,)]
+
+
+def test_smtp_refuses_auth_and_mail_before_starttls(
+    smtp_server: SMTPServer, mail_user: User
+) -> None:
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        assert not client.has_extn("auth")  # not even advertised in the clear
+        token = base64.b64encode(f"\0{mail_user.name}\0{mail_user.password}".encode())
+        code, _msg = client.docmd("AUTH", "PLAIN " + token.decode())
+        assert code == 530  # "Must issue a STARTTLS command first"
+        code, _msg = client.docmd("MAIL", f"FROM:<{mail_user.address}>")
+        assert code == 530
+    assert smtp_server.received() == []
+    assert smtp_server.failed_logins == []  # the credentials were never even checked
+
+
+def test_smtp_auth_requires_tls_even_when_starttls_is_optional(
+    smtp_factory: Callable[..., SMTPServer],
+) -> None:
+    server = smtp_factory(users={"erin": "pw-erin"}, require_starttls=False)
+    with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls") and not client.has_extn("auth")
+        code, _msg = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0erin\0pw-erin").decode())
+        assert code == 538
+    assert server.failed_logins == []
+
+
+def test_smtp_wrong_password_and_no_auth_are_refused(
+    smtp_server: SMTPServer, test_ca: CertAuthority, mail_user: User
+) -> None:
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=10) as client:
+        client.starttls(context=test_ca.client_context())
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login(mail_user.name, "wrong")
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            client.sendmail(mail_user.address, [mail_user.address], b"Subject: x\r\n\r\n")
+    assert set(smtp_server.failed_logins) == {mail_user.name}  # smtplib tries PLAIN, LOGIN
+
+
+def test_smtp_partial_rejection_and_data_reply(
+    smtp_server: SMTPServer, test_ca: CertAuthority, mail_user: User
+) -> None:
+    smtp_server.reject_recipient("bad@example.com")
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=10) as client:
+        client.starttls(context=test_ca.client_context())
+        client.login(mail_user.name, mail_user.password)
+        refused = client.sendmail(
+            mail_user.address, ["good@example.com", "bad@example.com"], _message("partial")
+        )
+        assert set(refused) == {"bad@example.com"} and refused["bad@example.com"][0] == 550
+        smtp_server.set_data_reply("451 4.3.0 try again later")
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            client.sendmail(mail_user.address, ["good@example.com"], _message("later"))
+        assert info.value.smtp_code == 451
+    assert [m.rcpt_tos for m in smtp_server.received()] == [("good@example.com",)]
+
+
+def test_smtp_implicit_tls(smtp_factory: Callable[..., SMTPServer], test_ca: CertAuthority) -> None:
+    server = smtp_factory(implicit_tls=True, users={"carol": "pw-carol"})
+    with smtplib.SMTP_SSL(
+        server.host, server.port, context=test_ca.client_context(), timeout=10
+    ) as client:
+        client.ehlo()
+        assert not client.has_extn("starttls")
+        client.login("carol", "pw-carol")
+        client.sendmail("carol@tuimail.test", ["x@example.com"], _message("465"))
+    (received,) = server.received()
+    assert received.tls and received.login == "carol"
+    untrusting = ssl.create_default_context()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        smtplib.SMTP_SSL(server.host, server.port, context=untrusting, timeout=10)
+
+
+def test_smtp_size_limit(smtp_factory: Callable[..., SMTPServer], test_ca: CertAuthority) -> None:
+    server = smtp_factory(users={"dave": "pw"}, max_size=1000)
+    with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+        client.starttls(context=test_ca.client_context())
+        client.ehlo()
+        assert client.esmtp_features["size"] == "1000"
+        client.login("dave", "pw")
+        big = _message("big", body="x" * 5000)
+        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as info:
+            client.sendmail("dave@tuimail.test", ["x@example.com"], big)
+        assert info.value.smtp_code == 552
+    assert server.received() == []
+
+
 # ----------------------------------------------------------------------------- TLS
 
 
-def test_client_without_the_ca_rejects_the_server(dovecot: DovecotServer) -> None:
+def test_client_without_the_ca_rejects_the_server(
+    dovecot: DovecotServer, smtp_server: SMTPServer
+) -> None:
     untrusting = ssl.create_default_context()  # system CAs only
+    with (
+        smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=10) as client,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        client.starttls(context=untrusting)
     with pytest.raises(ssl.SSLCertVerificationError):
         IMAPClient(dovecot.host, port=dovecot.imaps_port, ssl_context=untrusting, timeout=10)
     with pytest.raises(ssl.SSLCertVerificationError):
