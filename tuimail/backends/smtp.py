@@ -51,6 +51,7 @@ from tuimail.secrets import Secret
 
 __all__ = [
     "DeliveryUncertain",
+    "MessageNotSendable",
     "RecipientStatus",
     "SMTPClient",
     "SendResult",
@@ -228,6 +229,12 @@ class SendResult:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:300]
+
+
+class MessageNotSendable(ProtocolError):
+    """This message cannot go to this server as it is (e.g. it needs SMTPUTF8)."""
+
+    default_title = "Message not sendable"
 
 
 class DeliveryUncertain(TuimailError):
@@ -468,7 +475,7 @@ class SMTPClient:
             raise ValueError("a message needs at least one recipient")
         utf8 = needs_smtputf8(sender, recipients, raw)
         if utf8 and not smtp.supports_extension("smtputf8"):
-            raise ProtocolError(
+            raise MessageNotSendable(
                 f"{self._where()} does not support SMTPUTF8, which this message needs (an "
                 "address with non-ASCII characters before the @). Use an ASCII address.",
                 "SMTPUTF8 not supported",
