@@ -20,7 +20,7 @@ import itertools
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,16 +169,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield  # type: ignore[misc]
-    if report.failed and _dovecots and _DOVECOT_FIXTURES & set(item.fixturenames):  # type: ignore[attr-defined]
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    uses_dovecot = _DOVECOT_FIXTURES & set(getattr(item, "fixturenames", ()))
+    if report.failed and _dovecots and uses_dovecot:
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for server in _dovecots:
             text = server.log_since(offsets.get(id(server), 0))
             tail = "\n".join(text.splitlines()[-200:])
             if tail.strip():
                 report.sections.append((f"Dovecot log ({server.root})", tail))
-    return report  # type: ignore[return-value]
+    return report
 
 
 # ----------------------------------------------------------------------------- SMTP
@@ -253,6 +256,6 @@ def fake_server() -> Iterator[Callable[..., FakeServer]]:
     for server, strict in started:
         server.stop()
         if strict and server.mismatches:
-            problems.extend(server.mismatches)
+            problems.extend([*server.mismatches, server.transcript()])
     if problems:
         pytest.fail("fake server script mismatch:\n" + "\n".join(problems), pytrace=False)

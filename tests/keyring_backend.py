@@ -24,7 +24,10 @@ ENV_FILE = "TUIMAIL_TEST_KEYRING_FILE"
 class TestKeyring(KeyringBackend):
     __test__ = False
 
-    priority = 1  # type: ignore[assignment]  # keyring declares it as a classproperty
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring ships no stubs
 
     _lock = threading.Lock()
     _memory: ClassVar[dict[str, dict[str, str]]] = {}

@@ -16,6 +16,7 @@ import pytest
 from imapclient import IMAPClient
 from servers.certs import CertAuthority
 from servers.dovecot import DovecotServer, User
+from servers.fake import FakeServer, close, expect, send, send_raw, starttls
 from servers.smtp import SMTPServer
 
 pytestmark = pytest.mark.servers
@@ -380,3 +381,178 @@ def test_certificate_names_match_loopback(dovecot: DovecotServer, test_ca: CertA
         ctx = test_ca.client_context()
         with IMAPClient(host, port=dovecot.imaps_port, ssl_context=ctx, timeout=10) as client:
             assert b"IMAP4REV1" in client.capabilities()
+
+
+# ----------------------------------------------------------------------------- fake server
+
+FakeFactory = Callable[..., FakeServer]
+
+
+def test_fake_imap_starttls_then_login(fake_server: FakeFactory, test_ca: CertAuthority) -> None:
+    ctx = test_ca.server.server_context()
+    server = fake_server(
+        [
+            send(b"* OK fake ready\r\n"),
+            expect(b"CAPABILITY"),  # imaplib always asks at connect
+            send(b"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n{tag} OK done\r\n"),
+            expect(b"STARTTLS"),
+            send(b"{tag} OK begin TLS\r\n"),
+            starttls(ctx),
+            expect(b"CAPABILITY"),
+            send(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n"),
+            expect(b"LOGIN"),
+            send(b"{tag} OK [CAPABILITY IMAP4rev1 IDLE] logged in\r\n"),
+            expect(b"LOGOUT"),
+            send(b"* BYE bye\r\n{tag} OK done\r\n"),
+            close(),
+        ],
+        protocol="imap",
+    )
+    client = IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
+    client.starttls(test_ca.client_context())
+    client.login("alice", "s3cret-pass")
+    client.logout()
+    server.wait(closed=True)
+    conv = server.conversation
+    assert conv.tls_established and not conv.mismatches
+    plain = conv.lines(tls=False)
+    assert [line.split(b" ", 1)[1] for line in plain] == [b"CAPABILITY\r\n", b"STARTTLS\r\n"]
+    assert any(b"LOGIN" in line and b"s3cret-pass" in line for line in conv.lines(tls=True))
+    server.assert_never_sent_in_clear("s3cret-pass")
+
+
+def test_fake_detects_a_password_sent_in_the_clear(
+    fake_server: FakeFactory,
+) -> None:
+    server = fake_server(
+        [
+            send(b"* OK no TLS here\r\n"),
+            expect(b"CAPABILITY"),
+            send(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n"),
+            expect(b"AUTHENTICATE PLAIN"),
+            send(b"+ \r\n"),
+            expect(data=True),
+            send(b"{tag} OK logged in\r\n"),
+        ],
+        protocol="imap",
+    )
+    client = IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
+    client.plain_login("alice", "s3cret-pass")  # a careless client: base64 in the clear
+    server.wait()
+    with pytest.raises(AssertionError, match="secret sent in the clear"):
+        server.assert_never_sent_in_clear("s3cret-pass")
+
+
+def test_fake_pop3_stls(fake_server: FakeFactory, test_ca: CertAuthority) -> None:
+    server = fake_server(
+        [
+            send(b"+OK fake POP3\r\n"),
+            expect(b"CAPA"),  # poplib.stls() checks for STLS first
+            send(b"+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
+            expect(b"STLS"),
+            send(b"+OK begin TLS\r\n"),
+            starttls(test_ca.server.server_context()),
+            expect(b"USER alice"),
+            send(b"+OK\r\n"),
+            expect(b"PASS "),
+            send(b"+OK logged in\r\n"),
+            expect(b"STAT"),
+            send(b"+OK 1 42\r\n"),
+            expect(b"QUIT"),
+            send(b"+OK bye\r\n"),
+            close(),
+        ],
+        protocol="pop3",
+    )
+    client = poplib.POP3(server.host, server.port, timeout=10)
+    client.stls(test_ca.client_context())
+    client.user("alice")
+    client.pass_("pop-pass")
+    assert client.stat() == (1, 42)
+    client.quit()
+    server.wait(closed=True)
+    assert server.conversation.lines(tls=False) == [b"CAPA\r\n", b"STLS\r\n"]
+    server.assert_never_sent_in_clear("pop-pass")
+
+
+def test_fake_smtp_injection_in_the_starttls_packet(
+    fake_server: FakeFactory, test_ca: CertAuthority
+) -> None:
+    server = fake_server(
+        [
+            send(b"220 fake ESMTP\r\n"),
+            expect(b"EHLO"),
+            send(b"250-fake\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
+            expect(b"STARTTLS"),
+            # One packet: the real reply and an injected one that a careful client drops.
+            send_raw(b"220 go ahead\r\n250 injected\r\n"),
+            starttls(test_ca.server.server_context()),
+            expect(b"EHLO"),
+            send(b"250-fake\r\n250 AUTH PLAIN\r\n"),
+            expect(b"AUTH PLAIN"),
+            send(b"235 ok\r\n"),
+            expect(b"QUIT"),
+            send(b"221 bye\r\n"),
+            close(),
+        ],
+        protocol="smtp",
+    )
+    client = smtplib.SMTP(server.host, server.port, timeout=10)
+    client.ehlo()
+    # smtplib (3.11) discards its buffered reader on STARTTLS, so the injected line is lost
+    # and the handshake succeeds.
+    client.starttls(context=test_ca.client_context())
+    client.login("alice", "smtp-pass")
+    client.quit()
+    server.wait(closed=True)
+    assert server.conversation.sent[2].data == b"220 go ahead\r\n250 injected\r\n"
+    server.assert_never_sent_in_clear("smtp-pass")
+
+
+def test_fake_reports_mismatch_tls_failure_and_serves_several_connections(
+    fake_server: FakeFactory, test_ca: CertAuthority
+) -> None:
+    server = fake_server(
+        [send(b"* OK ready\r\n"), expect(b"NOOP"), send(b"{tag} OK done\r\n")],
+        [
+            send(b"* OK ready\r\n"),
+            expect(b"CAPABILITY"),
+            send(b"* CAPABILITY IMAP4rev1 STARTTLS\r\n{tag} OK done\r\n"),
+            expect(b"STARTTLS"),
+            send(b"{tag} OK begin TLS\r\n"),
+            starttls(test_ca.expired().server_context()),
+        ],
+        protocol="imap",
+        strict=False,
+    )
+    # The first script wants NOOP, imaplib sends CAPABILITY: the fake records it, hangs up.
+    with pytest.raises(IMAPClient.AbortError):
+        IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
+    second = IMAPClient(server.host, port=server.port, ssl=False, timeout=10)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        second.starttls(test_ca.client_context())
+    server.wait()
+    one, two = server.conversations
+    assert len(one.mismatches) == 1 and "CAPABILITY" in one.mismatches[0]
+    assert two.tls_error is not None and not two.tls_established
+    assert server.mismatches == one.mismatches
+
+
+def test_fake_implicit_tls_and_ipv6(fake_server: FakeFactory, test_ca: CertAuthority) -> None:
+    server = fake_server(
+        [send(b"+OK secure\r\n"), expect(b"QUIT"), send(b"+OK\r\n"), close()],
+        protocol="pop3",
+        tls=test_ca.server.server_context(),
+        host="::1",
+    )
+    client = poplib.POP3_SSL("::1", server.port, context=test_ca.client_context(), timeout=10)
+    assert client.getwelcome() == b"+OK secure"
+    client.quit()
+    server.wait(closed=True)
+    assert server.conversation.lines() == [b"QUIT\r\n"]
+    assert all(c.tls for c in server.received)
+
+
+def test_fake_refuses_non_loopback_hosts() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        FakeServer([send(b"x")], host="0.0.0.0")
