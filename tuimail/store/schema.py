@@ -183,8 +183,28 @@ def _split(script: str) -> list[str]:
     return statements
 
 
+_V2_POP3 = """
+CREATE TABLE pop3_uidls (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    uidl TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    message_id INTEGER,
+    downloaded INTEGER NOT NULL,
+    UNIQUE (account_id, uidl)
+)
+"""
+
+
+def _v2_pop3(conn: sqlite3.Connection) -> None:
+    """POP3 download records, used by `pop3state.Pop3State`: `uidl` is a UIDL or a `fp ...`
+    fingerprint key, `uid` the message's uid in the account's local Inbox, `downloaded` a
+    Unix time. `message_id` is deliberately not a foreign key (see pop3state)."""
+    conn.execute(_V2_POP3)
+
+
 # Ordered; index i upgrades user_version i -> i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2_pop3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -31,6 +31,7 @@ from tuimail.store.indexing import Indexed, address_text, index_headers, index_m
 from tuimail.store.indexing import sort_from as _sort_from
 from tuimail.store.indexing import sort_subject as _sort_subject
 from tuimail.store.paths import checked_path, dir_name, fsync_dir
+from tuimail.store.pop3state import Pop3State
 from tuimail.store.rows import (
     envelope_extra,
     envelope_from_row,
@@ -120,7 +121,7 @@ def _split_flags(text: str) -> tuple[str, ...]:
     return tuple(text.split()) if text else ()
 
 
-class Store:
+class Store(Pop3State):
     """One connection to the store; belongs to the thread that opened it."""
 
     def __init__(self, root: Path, conn: sqlite3.Connection) -> None:

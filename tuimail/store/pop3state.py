@@ -1,0 +1,245 @@
+"""POP3 download state: which messages (by UIDL or fingerprint "key") an account has stored.
+
+POP3 has no folder state the store contract covers: a server's message numbers change
+between sessions and only the UIDL identifies a message. The table (`pop3_uidls`) comes from a
+migration in `schema.py`; this module adds three `Store` methods (mixed in):
+
+- `pop3_seen(account) -> {key: downloaded_at}`
+- `pop3_add(folder_id, [(key, NewMessage)], downloaded) -> [message id | None]`: stores
+  the messages *and* records their keys in one durable transaction; a key already
+  recorded (by an earlier run or by another process syncing the same account right now)
+  is skipped, so a message is never stored twice.
+- `pop3_forget(account, keys)`: drop records of messages deleted from the server.
+
+A record outlives a local delete of its message on purpose (`message_id` is not a foreign
+key): a message the user deleted locally must not come back on the next download.
+
+Maildir files of a batch are written first and fsync'ed together (one fsync each, issued
+after all writes, which lets the filesystem commit them in one journal transaction), then
+linked into `cur/`, the directory fsync'ed once, then the index rows are committed with
+`synchronous = FULL`. Only then may the caller DELE the messages on the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tuimail.errors import StoreError
+from tuimail.models import Flags
+from tuimail.store import maildir
+from tuimail.store.indexing import Indexed, index_message
+from tuimail.store.types import NewMessage
+
+if TYPE_CHECKING:
+    from tuimail.store.store import _Folder
+
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class _StoreCore(Protocol):
+    """The parts of `Store` these methods build on."""
+
+    _conn: sqlite3.Connection
+
+    def _folder(self, folder_id: int) -> _Folder: ...
+
+    def _fdir(self, folder: _Folder) -> Path: ...
+
+    def _write(self, durable: bool = False) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _store_new(
+        self,
+        conn: sqlite3.Connection,
+        folder: _Folder,
+        items: Sequence[NewMessage],
+        indexed: Sequence[Indexed],
+        bases: Sequence[str | None],
+    ) -> tuple[list[int], list[tuple[str, Flags]]]: ...
+
+
+def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> list[str]:
+    """Write messages into `folder_dir/cur` the Maildir way; returns their base names.
+
+    Same steps as `maildir.deliver` (tmp/ with O_EXCL, fsync, link into cur/), but the
+    fsyncs of a batch are issued after all its writes and the directories are fsync'ed
+    once: per message this costs a fraction of a lone fsync.
+    """
+    maildir.ensure(folder_dir)
+    opened: list[tuple[int, Path, str]] = []
+    done: list[tuple[str, Flags]] = []
+    try:
+        for raw, _flags in items:
+            for _attempt in range(100):
+                base = maildir.unique_name()
+                tmp = folder_dir / "tmp" / base
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    continue
+                opened.append((fd, tmp, base))
+                view = memoryview(raw)
+                while view:
+                    view = view[os.write(fd, view) :]
+                break
+            else:
+                raise StoreError(f"Could not find a unique Maildir file name in {folder_dir}.")
+        for fd, _tmp, _base in opened:
+            os.fsync(fd)
+        for (fd, tmp, base), (_raw, flags) in zip(opened, items, strict=True):
+            os.close(fd)
+            dest = folder_dir / "cur" / maildir.file_name(base, flags)
+            # link never overwrites; base names are unique per process and time, so a
+            # clash means another program used the name: keep theirs, and fail loudly.
+            os.link(tmp, dest)
+            done.append((base, flags))
+            tmp.unlink()
+        opened.clear()
+        maildir.sync_dirs(folder_dir)
+    except BaseException:
+        for fd, tmp, _base in opened:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+        for base, flags in done:
+            maildir.remove(folder_dir, base, flags)
+        raise
+    return [base for base, _ in done]
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+class Pop3State:
+    """Mixed into `Store`: POP3 key records (see the module docstring)."""
+
+    def pop3_seen(self: _StoreCore, account: str) -> dict[str, datetime]:
+        """Every key recorded for `account` -> when it was downloaded (UTC)."""
+        rows = self._conn.execute(
+            "SELECT p.uidl, p.downloaded FROM pop3_uidls p "
+            "JOIN accounts a ON a.id = p.account_id WHERE a.name = ?",
+            (account,),
+        ).fetchall()
+        return {key: datetime.fromtimestamp(when, UTC) for key, when in rows}
+
+    @staticmethod
+    def _pop3_known(conn: sqlite3.Connection, account_id: int, keys: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        unique = sorted(set(keys))
+        for chunk in _chunks(unique):
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT uidl FROM pop3_uidls WHERE account_id = ? AND uidl IN ({marks})",  # noqa: S608
+                    (account_id, *chunk),
+                )
+            )
+        return known
+
+    def pop3_add(
+        self: _StoreCore,
+        folder_id: int,
+        items: Sequence[tuple[str, NewMessage]],
+        downloaded: datetime,
+    ) -> list[int | None]:
+        """Store complete messages downloaded over POP3 and record their keys, in one
+        durable transaction. Returns, per item, the new local id, or None when its key was
+        already recorded (the message is stored already: nothing is written)."""
+        if not items:
+            return []
+        if any(not message.complete for _, message in items):
+            raise ValueError("pop3_add takes complete messages only")
+        folder = self._folder(folder_id)
+        fdir = self._fdir(folder)
+        known = Pop3State._pop3_known(self._conn, folder.account_id, [k for k, _ in items])
+        fresh: list[int] = []
+        taken: set[str] = set()
+        for i, (key, _message) in enumerate(items):
+            if key not in known and key not in taken:
+                taken.add(key)
+                fresh.append(i)
+        result: list[int | None] = [None] * len(items)
+        if not fresh:
+            return result
+        # Parse and write outside the transaction: other processes keep writing meanwhile.
+        indexed = [index_message(items[i][1].raw) for i in fresh]
+        bases = deliver_batch(fdir, [(items[i][1].raw, items[i][1].flags) for i in fresh])
+        unused: list[tuple[str, Flags]] = []
+        try:
+            with self._write(durable=True) as conn:
+                # Again under the write lock: another process may have stored some since.
+                known = Pop3State._pop3_known(conn, folder.account_id, [items[i][0] for i in fresh])
+                keep = [j for j, i in enumerate(fresh) if items[i][0] not in known]
+                unused.extend(
+                    (bases[j], items[fresh[j]][1].flags) for j in range(len(fresh)) if j not in keep
+                )
+                if keep:
+                    top = conn.execute(
+                        "SELECT COALESCE(MAX(uid), 0) FROM messages WHERE folder_id = ?",
+                        (folder.id,),
+                    ).fetchone()[0]
+                    messages = [
+                        replace(items[fresh[j]][1], uid=top + n + 1) for n, j in enumerate(keep)
+                    ]
+                    ids, not_needed = self._store_new(
+                        conn,
+                        folder,
+                        messages,
+                        [indexed[j] for j in keep],
+                        [bases[j] for j in keep],
+                    )
+                    unused.extend(not_needed)
+                    when = _epoch(downloaded)
+                    rows: list[tuple[Any, ...]] = []
+                    for n, (j, message_id) in enumerate(zip(keep, ids, strict=True)):
+                        key = items[fresh[j]][0]
+                        rows.append((folder.account_id, key, top + n + 1, message_id, when))
+                        result[fresh[j]] = message_id
+                    conn.executemany(
+                        "INSERT INTO pop3_uidls (account_id, uidl, uid, message_id, downloaded) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+        except BaseException:
+            for base, message in zip(bases, (items[i][1] for i in fresh), strict=True):
+                maildir.remove(fdir, base, message.flags)
+            raise
+        for base, flags in unused:
+            maildir.remove(fdir, base, flags)
+        return result
+
+    def pop3_forget(self: _StoreCore, account: str, keys: Iterable[str]) -> int:
+        """Drop the records of `keys` (their messages are gone from the server, so a server
+        that reuses a UIDL later gets its new message downloaded). Returns how many."""
+        values = sorted(set(keys))
+        if not values:
+            return 0
+        removed = 0
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM accounts WHERE name = ?", (account,)).fetchone()
+            if row is None:
+                return 0
+            for chunk in _chunks(values):
+                marks = ",".join("?" * len(chunk))
+                cur = conn.execute(
+                    f"DELETE FROM pop3_uidls WHERE account_id = ? AND uidl IN ({marks})",  # noqa: S608
+                    (row[0], *chunk),
+                )
+                removed += cur.rowcount
+        return removed
