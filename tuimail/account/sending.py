@@ -1,0 +1,546 @@
+"""The outbox flow: a message is queued durably first, then sent over SMTP, then settled.
+
+    queue (outbox_add: file fsync'ed, row committed)
+      -> connect (one connection per account) -> MAIL/RCPT
+      -> outbox_mark_attempt (state "sending", durable) -> DATA
+      -> accepted: outbox_mark_sent, then the copy to Sent
+      -> refused for now (4xx, network, TLS, login): back to queued with a retry time
+      -> refused for good (5xx): "failed", kept for the user
+      -> connection lost after the data went out: "uncertain", never resent on its own
+
+A crash anywhere leaves the item queued (nothing sent) or "sending" (maybe sent); the next
+run turns "sending" into "uncertain" (`outbox_recover`), which is resent only when the user
+says so (`tuimail outbox flush --force` or `tuimail outbox retry ID`). So a message is never
+delivered twice without the user choosing it, and never lost.
+
+Only one process sends at a time: every sender holds an exclusive lock file in the store
+(`OutboxLock`). That makes `outbox_recover` safe (no other process can be mid-send) and
+keeps a `tuimail send` and a cron `tuimail outbox flush` from racing for the same item.
+
+The raw-message helpers here work on bytes and never re-serialize a message, so what a
+script pipes in (a git patch, a signed message) is sent byte for byte, except for the
+headers tuimail must add or remove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from tuimail.backends.smtp import (
+    DeliveryUncertain,
+    MessageNotSendable,
+    RecipientStatus,
+    SendResult,
+    SMTPClient,
+)
+from tuimail.config import AccountConfig, Config, OutgoingConfig
+from tuimail.errors import (
+    ConfigError,
+    ExitCode,
+    MessageTooLarge,
+    NetworkError,
+    TuimailError,
+    UsageError,
+)
+from tuimail.models import Flags, FolderInfo, FolderRole, Protocol
+from tuimail.store import Store
+from tuimail.store.types import OutboxItem
+
+__all__ = [
+    "LOCK_NAME",
+    "FlushReport",
+    "OutboxLock",
+    "Outcome",
+    "backoff",
+    "flush",
+    "header_fields",
+    "is_due",
+    "prepend_fields",
+    "save_sent",
+    "sent_copy",
+    "split_message",
+    "strip_fields",
+]
+
+LOCK_NAME = "outbox.lock"
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+SENT_NAME = "Sent"
+
+Status = Literal["sent", "queued", "failed", "uncertain", "skipped"]
+
+
+# ----------------------------------------------------------------------------- schedule
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the `attempts`-th failed try: 1, 2, 4, ... minutes, at most an hour."""
+    if attempts <= 1:
+        return BACKOFF_FIRST
+    exponent = min(attempts - 1, 16)  # 2**16 minutes is far past the cap already
+    return min(BACKOFF_FIRST * (1 << exponent), BACKOFF_CAP)
+
+
+def is_due(item: OutboxItem, now: datetime, *, ignore_schedule: bool = False) -> bool:
+    """Whether a flush should try `item` now: queued, and its retry time has come."""
+    if item.state != "queued":
+        return False
+    return ignore_schedule or item.next_attempt is None or item.next_attempt <= now
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one outbox item in this run."""
+
+    item_id: int
+    account: str
+    message_id: str
+    status: Status
+    error: str = ""  # why it was not sent (may quote the server: sanitize to print)
+    exit_code: int = ExitCode.OK
+    recipients: tuple[RecipientStatus, ...] = ()
+    retry_at: datetime | None = None
+    sent_saved: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.item_id,
+            "account": self.account,
+            "message_id": self.message_id,
+            "status": self.status,
+            "error": self.error,
+            "exit_code": int(self.exit_code),
+            "retry_at": self.retry_at.isoformat() if self.retry_at else None,
+            "recipients": [
+                {"address": r.address, "code": r.code, "reply": r.message, "accepted": r.accepted}
+                for r in self.recipients
+            ],
+            "saved_to_sent": self.sent_saved,
+        }
+
+
+@dataclass
+class FlushReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    recovered: list[int] = field(default_factory=list)  # items that just became "uncertain"
+    warnings: list[str] = field(default_factory=list)
+
+    def exit_code(self) -> int:
+        """The most important problem's exit code: uncertain > auth/TLS/... > queued."""
+        codes = [o.exit_code for o in self.outcomes if o.exit_code != ExitCode.OK]
+        if not codes:
+            return ExitCode.OK
+        for preferred in (ExitCode.UNCERTAIN, ExitCode.AUTH, ExitCode.TLS, ExitCode.CONFIG):
+            if preferred in codes:
+                return preferred
+        non_queued = [c for c in codes if c != ExitCode.QUEUED]
+        return non_queued[0] if non_queued else ExitCode.QUEUED
+
+
+# ----------------------------------------------------------------------------- locking
+
+
+class OutboxLock:
+    """An exclusive lock on the outbox, held by whichever process is sending.
+
+    flock is released by the kernel when the process dies, so a crash never leaves it stuck.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        self._fd = fd
+        return True
+
+    async def acquire(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds without blocking the event loop."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+# ----------------------------------------------------------------------------- raw messages
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+
+
+def split_message(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block with its last line ending, the rest after the blank line).
+
+    A message that starts with a blank line has no headers; one with no blank line is all
+    headers.
+    """
+    if raw.startswith((b"\r\n", b"\n")):
+        return b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
+    match = _BLANK_LINE.search(raw)
+    if match is None:
+        return raw, b""
+    newline = b"\r\n" if raw[match.start() : match.start() + 2] == b"\r\n" else b"\n"
+    return raw[: match.start()] + newline, raw[match.end() :]
+
+
+def _fields(header: bytes) -> list[tuple[bytes, bytes]]:
+    """(name, whole raw field including continuation lines and line endings)."""
+    out: list[tuple[bytes, bytes]] = []
+    for line in header.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and out:
+            name, text = out[-1]
+            out[-1] = (name, text + line)
+            continue
+        match = _FIELD_NAME.match(line)
+        out.append((match.group(1).lower() if match else b"", line))
+    return out
+
+
+def header_fields(raw: bytes, name: str) -> list[str]:
+    """Unfolded values of every `name` field (bytes decoded as UTF-8, errors replaced)."""
+    header, _ = split_message(raw)
+    wanted = name.lower().encode("ascii")
+    values = []
+    for field_name, text in _fields(header):
+        if field_name == wanted:
+            value = text.split(b":", 1)[1]
+            unfolded = re.sub(rb"\r?\n(?=[ \t])", b"", value).strip()
+            values.append(unfolded.decode("utf-8", "replace"))
+    return values
+
+
+def strip_fields(raw: bytes, names: Iterable[str]) -> bytes:
+    """`raw` without the named header fields (continuation lines included)."""
+    wanted = {n.lower().encode("ascii") for n in names}
+    header, body = split_message(raw)
+    if not header:
+        return raw
+    kept = b"".join(text for name, text in _fields(header) if name not in wanted)
+    newline = b"\r\n" if header.endswith(b"\r\n") else b"\n"
+    return kept + newline + body
+
+
+def prepend_fields(raw: bytes, lines: Sequence[str]) -> bytes:
+    """`raw` with header fields added at the top (each a complete `Name: value` line)."""
+    if not lines:
+        return raw
+    header, _ = split_message(raw)
+    newline = "\r\n" if header.endswith(b"\r\n") or (not header and b"\r\n" in raw) else "\n"
+    for line in lines:
+        if "\r" in line or "\n" in line:
+            raise ValueError("a header line must not contain a line break")
+    added = "".join(line + newline for line in lines).encode("utf-8")
+    if not header:
+        return added + newline.encode() + raw
+    return added + raw
+
+
+def sent_copy(raw: bytes, recipients: Sequence[str]) -> bytes:
+    """The copy for the Sent folder: the message as sent, plus a `Bcc:` field naming the
+    envelope recipients that no To/Cc field shows, so you can see whom you Bcc'd."""
+    from tuimail.mail.addresses import parse_address_header
+
+    shown: set[str] = set()
+    for name in ("to", "cc", "resent-to", "resent-cc"):
+        for value in header_fields(raw, name):
+            shown.update(a.addr.lower() for a in parse_address_header(value))
+    hidden = [r for r in recipients if r.lower() not in shown]
+    if not hidden or header_fields(raw, "bcc"):
+        return raw
+    return prepend_fields(raw, ["Bcc: " + ", ".join(hidden)])
+
+
+# ----------------------------------------------------------------------------- Sent folder
+
+
+def save_sent(store: Store, account: AccountConfig, raw: bytes, recipients: Sequence[str]) -> bool:
+    """File a sent message in the account's Sent folder; False when the account says not to.
+
+    IMAP accounts: into the Sent folder known from the server (SPECIAL-USE), with an APPEND
+    queued for the IMAP engine to replay. POP3, Maildir and send-only accounts: a local
+    Sent folder.
+    """
+    outgoing = account.outgoing
+    if outgoing is None or not outgoing.save_sent:
+        return False
+    incoming = account.incoming
+    remote = incoming is not None and incoming.protocol is Protocol.IMAP
+    folder = store.folder_by_role(account.name, FolderRole.SENT)
+    if folder is None:
+        folder = store.ensure_folder(account.name, FolderInfo(name=SENT_NAME, role=FolderRole.SENT))
+    store.append_local(folder.id, sent_copy(raw, recipients), Flags(seen=True), remote=remote)
+    return True
+
+
+# ----------------------------------------------------------------------------- flushing
+
+ClientFactory = Callable[[AccountConfig, OutgoingConfig], SMTPClient]
+
+
+def _default_client(account: AccountConfig, server: OutgoingConfig) -> SMTPClient:
+    return SMTPClient(server, account=account.name)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
+
+
+async def flush(
+    store: Store,
+    config: Config,
+    *,
+    accounts: Sequence[str] | None = None,
+    item_ids: Sequence[int] | None = None,
+    force: bool = False,
+    ignore_schedule: bool = False,
+    lock_timeout: float = 60.0,
+    client_factory: ClientFactory = _default_client,
+    now: Callable[[], datetime] = _now,
+) -> FlushReport:
+    """Send what is due in the outbox: one connection per account, items in queue order.
+
+    `item_ids` limits the run to those items (and tries them whatever their retry time);
+    `force` also resends "uncertain" items (the user accepts a possible second copy);
+    `ignore_schedule` tries queued items before their retry time.
+    """
+    report = FlushReport()
+    lock = OutboxLock(store.root / LOCK_NAME)
+    if not await lock.acquire(lock_timeout):
+        report.warnings.append(
+            "Another tuimail is sending right now; the queued messages will go with it or "
+            "with the next `tuimail outbox flush`."
+        )
+        for item in store.outbox_items():
+            if item_ids is not None and item.id in item_ids:
+                report.outcomes.append(_unchanged(item, "another tuimail process is sending"))
+        return report
+    try:
+        report.recovered = store.outbox_recover()
+        items = store.outbox_items()
+        if force:
+            for item in items:
+                if item.state == "uncertain" and _selected(item, accounts, item_ids):
+                    store.outbox_release(item.id)
+            items = store.outbox_items()
+        timestamp = now()
+        wanted = item_ids is not None
+        due = [
+            i
+            for i in items
+            if _selected(i, accounts, item_ids)
+            and is_due(i, timestamp, ignore_schedule=ignore_schedule or wanted)
+        ]
+        by_account: dict[str, list[OutboxItem]] = {}
+        for item in due:
+            by_account.setdefault(item.account, []).append(item)
+        for name, batch in by_account.items():
+            try:
+                account = config.account(name)
+            except ConfigError as exc:
+                for item in batch:
+                    report.outcomes.append(_unchanged(item, _short(exc), ExitCode.CONFIG))
+                continue
+            report.outcomes.extend(
+                await _flush_account(store, account, batch, client_factory, now, report)
+            )
+    finally:
+        lock.release()
+    return report
+
+
+def _selected(
+    item: OutboxItem, accounts: Sequence[str] | None, item_ids: Sequence[int] | None
+) -> bool:
+    if accounts is not None and item.account not in accounts:
+        return False
+    return item_ids is None or item.id in item_ids
+
+
+def _unchanged(item: OutboxItem, error: str, code: int = ExitCode.QUEUED) -> Outcome:
+    return Outcome(item.id, item.account, item.message_id, "skipped", error, code)
+
+
+async def _flush_account(
+    store: Store,
+    account: AccountConfig,
+    batch: list[OutboxItem],
+    client_factory: ClientFactory,
+    now: Callable[[], datetime],
+    report: FlushReport,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    server = account.outgoing
+    if server is None:
+        error = f"Account {account.name!r} has no [outgoing] server configured."
+        return [_unchanged(item, error, ExitCode.CONFIG) for item in batch]
+    client = client_factory(account, server)
+    pending = list(batch)
+    try:
+        while pending:
+            if not client.connected:
+                try:
+                    await client.connect()
+                except TuimailError as exc:
+                    # Nothing was sent: every remaining item waits for its next try.
+                    for item in pending:
+                        outcomes.append(_retry(store, item, _short(exc), _queued_code(exc), now))
+                    return outcomes
+            item = pending.pop(0)
+            outcome = await _send_one(store, account, client, item, now, report)
+            outcomes.append(outcome)
+            if outcome.status == "uncertain":
+                # The connection is gone; the rest waits for the next run rather than
+                # reconnecting to a server that just failed mid-message.
+                for rest in pending:
+                    outcomes.append(_unchanged(rest, "not tried after a failed delivery"))
+                return outcomes
+    finally:
+        await client.close()
+    return outcomes
+
+
+async def _send_one(
+    store: Store,
+    account: AccountConfig,
+    client: SMTPClient,
+    item: OutboxItem,
+    now: Callable[[], datetime],
+    report: FlushReport,
+) -> Outcome:
+    try:
+        raw = store.outbox_raw(item.id)
+    except TuimailError as exc:
+        return _fail(store, item, _short(exc), ExitCode.FAILURE)
+
+    def claim() -> None:
+        store.outbox_mark_attempt(item.id)  # durable: from here a crash means "uncertain"
+
+    try:
+        result = await client.send(item.sender, item.recipients, raw, before_data=claim)
+    except DeliveryUncertain as exc:
+        store.outbox_recover()  # under the lock, ours is the only item in "sending"
+        return Outcome(
+            item.id, item.account, item.message_id, "uncertain", _short(exc), ExitCode.UNCERTAIN
+        )
+    except UsageError as exc:
+        # outbox_mark_attempt refused: the item is no longer queued (released or dropped
+        # by the user meanwhile). Leave it as it is.
+        return _unchanged(item, _short(exc), ExitCode.FAILURE)
+    except (MessageTooLarge, MessageNotSendable, ValueError) as exc:
+        # The message itself cannot go to this server: retrying unchanged is pointless.
+        return _fail(store, item, _short(exc), ExitCode.FAILURE)
+    except TuimailError as exc:
+        return _retry(store, item, _short(exc), _queued_code(exc), now)
+    return _settle(store, account, item, raw, result, now, report)
+
+
+def _queued_code(exc: TuimailError) -> int:
+    # The message waits in the outbox either way; a network problem is sendmail's
+    # "try again later" (75), while login and TLS problems need the user's attention.
+    return ExitCode.QUEUED if isinstance(exc, NetworkError) else exc.exit_code
+
+
+def _settle(
+    store: Store,
+    account: AccountConfig,
+    item: OutboxItem,
+    raw: bytes,
+    result: SendResult,
+    now: Callable[[], datetime],
+    report: FlushReport,
+) -> Outcome:
+    if result.delivered:
+        store.outbox_mark_sent(item.id)
+        saved = False
+        try:
+            saved = save_sent(store, account, raw, item.recipients)
+        except TuimailError as exc:
+            # Delivered is what matters; a missing Sent copy must not make it look unsent.
+            report.warnings.append(
+                f"Message {item.message_id} was sent, but not saved to Sent: {exc}"
+            )
+        return Outcome(
+            item.id,
+            item.account,
+            item.message_id,
+            "sent",
+            recipients=result.recipients,
+            sent_saved=saved,
+        )
+    error = result.describe()
+    if result.transient:
+        outcome = _retry(store, item, error, ExitCode.QUEUED, now)
+    else:
+        outcome = _fail(store, item, error, ExitCode.FAILURE)
+    return Outcome(
+        outcome.item_id,
+        outcome.account,
+        outcome.message_id,
+        outcome.status,
+        outcome.error,
+        outcome.exit_code,
+        result.recipients,
+        outcome.retry_at,
+    )
+
+
+def _retry(
+    store: Store, item: OutboxItem, error: str, code: int, now: Callable[[], datetime]
+) -> Outcome:
+    """Back to the queue with the next retry time (the message was not delivered)."""
+    # The item's attempts count (from before this try) plus this one sets the wait, whether
+    # or not this try got as far as outbox_mark_attempt.
+    retry_at = now() + backoff(item.attempts + 1)
+    store.outbox_mark_failed(item.id, error, retry_at)
+    return Outcome(item.id, item.account, item.message_id, "queued", error, code, retry_at=retry_at)
+
+
+def _fail(store: Store, item: OutboxItem, error: str, code: int) -> Outcome:
+    """Failed for good: kept in the outbox for the user to fix, retry or drop."""
+    store.outbox_mark_failed(item.id, error, None)
+    return Outcome(item.id, item.account, item.message_id, "failed", error, code)
+
+
+def queued_note(items: Sequence[OutboxItem]) -> str:
+    """A one-line summary of what waits in the outbox, for `tuimail send` to mention."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
