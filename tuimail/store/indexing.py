@@ -104,4 +104,4 @@ def sort_from(addrs: tuple[Address, ...]) -> str:
 
 def address_text(addrs: tuple[Address, ...]) -> str:
     """How addresses are put into the FTS index: names and addr-specs."""
-    return " ".join(f"{a.name} {a.addr}".strip() for a in addrs)
+    return " ".join([a.name + " " + a.addr for a in addrs])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -10,6 +10,7 @@ from tuimail.models import Address, Envelope, Flags
 from tuimail.store.schema import FLAG_BITS
 
 
+@lru_cache(maxsize=4096)
 def flags_to_columns(flags: Flags) -> tuple[int, str]:
     bits = 0
     for name, bit in FLAG_BITS.items():
@@ -49,29 +50,54 @@ def offset_minutes(value: datetime | None) -> int:
     return int(offset.total_seconds() // 60)
 
 
-def _pairs(addrs: tuple[Address, ...]) -> list[list[str]]:
-    return [[a.name, a.addr] for a in addrs]
+# Address lists without a column of their own, in one text column: cheaper than JSON
+# (this runs 50,000 times per bulk add). Separators are ASCII FS/GS/RS/US; those control
+# characters inside names become U+FFFD (they are never legitimate in an address).
+_FS, _GS, _RS, _US = "\x1c", "\x1d", "\x1e", "\x1f"
+_SEPARATORS = str.maketrans({_FS: "\ufffd", _GS: "\ufffd", _RS: "\ufffd", _US: "\ufffd"})
 
 
-def _addrs(pairs: list[list[str]]) -> tuple[Address, ...]:
-    return tuple(Address(str(p[0]), str(p[1])) for p in pairs)
+def _clean(text: str) -> str:
+    return text.translate(_SEPARATORS)
+
+
+def _pack(addrs: tuple[Address, ...]) -> str:
+    return _RS.join(_clean(a.name) + _US + _clean(a.addr) for a in addrs)
+
+
+def _unpack(text: str) -> tuple[Address, ...]:
+    out = []
+    for entry in text.split(_RS):
+        name, _, addr = entry.partition(_US)
+        out.append(Address(name, addr))
+    return tuple(out)
 
 
 def envelope_extra(env: Envelope) -> str:
-    """The address lists that have no column of their own, as compact JSON."""
-    extra: dict[str, list[list[str]]] = {}
+    """The address lists that have no column of their own (to, cc, bcc, ...)."""
+    parts = []
     if len(env.from_) > 1:
-        extra["from"] = _pairs(env.from_)
-    for key, value in (
-        ("to", env.to),
-        ("cc", env.cc),
-        ("bcc", env.bcc),
-        ("sender", env.sender),
-        ("reply_to", env.reply_to),
-    ):
-        if value:
-            extra[key] = _pairs(value)
-    return json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else "{}"
+        parts.append("from" + _GS + _pack(env.from_))
+    if env.to:
+        parts.append("to" + _GS + _pack(env.to))
+    if env.cc:
+        parts.append("cc" + _GS + _pack(env.cc))
+    if env.bcc:
+        parts.append("bcc" + _GS + _pack(env.bcc))
+    if env.sender:
+        parts.append("sender" + _GS + _pack(env.sender))
+    if env.reply_to:
+        parts.append("reply_to" + _GS + _pack(env.reply_to))
+    return _FS.join(parts)
+
+
+def _extra(text: str) -> dict[str, tuple[Address, ...]]:
+    out: dict[str, tuple[Address, ...]] = {}
+    if text:
+        for part in text.split(_FS):
+            key, _, packed = part.partition(_GS)
+            out[key] = _unpack(packed)
+    return out
 
 
 def envelope_from_row(
@@ -85,9 +111,9 @@ def envelope_from_row(
     addrs: str,
     subject: str,
 ) -> Envelope:
-    extra: dict[str, list[list[str]]] = json.loads(addrs) if addrs != "{}" else {}
+    extra = _extra(addrs)
     if "from" in extra:
-        from_ = _addrs(extra["from"])
+        from_ = extra["from"]
     elif from_name or from_addr:
         from_ = (Address(from_name, from_addr),)
     else:
@@ -98,14 +124,21 @@ def envelope_from_row(
         references=tuple(refs.split()),
         date=from_epoch(date_utc, date_offset),
         from_=from_,
-        sender=_addrs(extra.get("sender", [])),
-        reply_to=_addrs(extra.get("reply_to", [])),
-        to=_addrs(extra.get("to", [])),
-        cc=_addrs(extra.get("cc", [])),
-        bcc=_addrs(extra.get("bcc", [])),
+        sender=extra.get("sender", ()),
+        reply_to=extra.get("reply_to", ()),
+        to=extra.get("to", ()),
+        cc=extra.get("cc", ()),
+        bcc=extra.get("bcc", ()),
         subject=subject,
     )
 
 
 def now() -> int:
     return int(datetime.now(UTC).timestamp())
+
+
+def thread_id(key: str) -> int:
+    """A stable 63-bit number for a thread key (a root Message-ID): rows of one thread
+    share it across folders and processes without a table to keep in step."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1

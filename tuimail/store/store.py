@@ -41,6 +41,7 @@ from tuimail.store.rows import (
     from_epoch,
     now,
     offset_minutes,
+    thread_id,
 )
 from tuimail.store.schema import connect
 from tuimail.store.types import (
@@ -79,9 +80,7 @@ _INSERT_MESSAGE = (
     "INSERT INTO messages (id, folder_id, uid, message_id, in_reply_to, refs, thread_id, "
     "date_utc, date_offset, sort_date, from_name, from_addr, sort_from, addrs, subject, "
     "sort_subject, flags, keywords, size, has_attachments, preview, filename, internaldate, "
-    "parse_warning) VALUES (?, ?, ?, ?, ?, ?, "
-    "(SELECT id FROM threads WHERE account_id = ? AND key = ?), "
-    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "parse_warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_FTS = (
     "INSERT INTO messages_fts (rowid, sender, recipients, cc, subject, body) "
@@ -544,18 +543,25 @@ class Store(Pop3State):
         ):
             placeholders.setdefault(mid, []).append(pid)
         pending = self._pending_flag_changes(conn, [row[0] for row in existing.values()])
-        next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM messages").fetchone()[0])
+        # Ids are assigned here (we hold the write lock) so one executemany can insert
+        # messages and FTS rows alike; sqlite_sequence keeps them from ever being reused.
+        next_id = 1 + int(
+            conn.execute(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+                " COALESCE((SELECT MAX(id) FROM messages), 0))"
+            ).fetchone()[0]
+        )
         sent_folder = folder.role in (FolderRole.SENT, FolderRole.DRAFTS)
 
         ids: list[int] = []
         unused: list[tuple[str, Flags]] = []
         inserts: list[tuple[Any, ...]] = []
         fts: list[tuple[Any, ...]] = []
-        thread_keys: set[str] = set()
         flag_updates: list[tuple[Any, ...]] = []
         body_updates: list[tuple[Any, ...]] = []
         reindexed: list[int] = []
         addresses: dict[str, list[Any]] = {}
+        new_unread = 0
 
         for item, idx, base in zip(items, indexed, bases, strict=True):
             env = idx.envelope
@@ -601,8 +607,8 @@ class Store(Pop3State):
             if item.uid is not None:
                 existing[item.uid] = (message_id, base, 0, "")
             bits, keywords = flags_to_columns(item.flags)
-            key = idx.thread_key or f"local:{message_id}"
-            thread_keys.add(key)
+            new_unread += not bits & 1
+            thread = thread_id(idx.thread_key) if idx.thread_key else message_id
             date_utc = epoch(env.date)
             internal = epoch(item.internaldate)
             size = item.size or (len(item.raw) if item.complete else 0)
@@ -614,8 +620,7 @@ class Store(Pop3State):
                     env.message_id,
                     env.in_reply_to,
                     " ".join(env.references),
-                    folder.account_id,
-                    key,
+                    thread,
                     date_utc,
                     offset_minutes(env.date),
                     date_utc if date_utc is not None else (internal or 0),
@@ -644,13 +649,12 @@ class Store(Pop3State):
                     self._count_address(addresses, addr, seen_at, sent_to=True)
             ids.append(message_id)
 
-        if thread_keys:
-            conn.executemany(
-                "INSERT OR IGNORE INTO threads (account_id, key) VALUES (?, ?)",
-                [(folder.account_id, k) for k in thread_keys],
-            )
         if inserts:
             conn.executemany(_INSERT_MESSAGE, inserts)
+            conn.execute(
+                "UPDATE folders SET total = total + ?, unread = unread + ? WHERE id = ?",
+                (len(inserts), new_unread, folder.id),
+            )
         if flag_updates:
             conn.executemany(
                 "UPDATE messages SET flags = ?, keywords = ?, size = COALESCE(?, size), "
@@ -1229,6 +1233,10 @@ class Store(Pop3State):
                     )
                     new_id = cur.lastrowid
                     assert new_id is not None
+                    conn.execute(
+                        "UPDATE folders SET total = total + 1, unread = unread + ? WHERE id = ?",
+                        (int(not row.flags & 1), dest.id),
+                    )
                     conn.execute(
                         "INSERT INTO messages_fts (rowid, sender, recipients, cc, subject, body) "
                         "SELECT ?, sender, recipients, cc, subject, body FROM messages_fts "
