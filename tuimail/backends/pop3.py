@@ -328,7 +328,7 @@ class Listing:
 def parse_listing(lines: Sequence[bytes]) -> Listing:
     """Lines of `n value`. A malformed line is kept (sanitized) in `bad`, never guessed at.
 
-    Values are kept as printable ASCII: any other byte is backslash-escaped, so a UIDL with
+    Values are kept as printable ASCII: any other byte is escaped (`_token`), so a UIDL with
     odd bytes still identifies its message rather than making it undownloadable.
     """
     entries: dict[int, str] = {}
@@ -336,10 +336,17 @@ def parse_listing(lines: Sequence[bytes]) -> Listing:
     for line in lines:
         parts = line.split(None, 2)
         if len(parts) >= 2 and parts[0].isdigit() and int(parts[0]) > 0:
-            entries[int(parts[0])] = parts[1].decode("ascii", "backslashreplace")
+            entries[int(parts[0])] = _token(parts[1])
         elif line.strip():
             bad.append(clean(line, 80))
     return Listing(entries, tuple(bad))
+
+
+def _token(raw: bytes) -> str:
+    """`raw` as printable ASCII, injectively: other bytes (and the backslash) as `\\xNN`."""
+    if all(0x21 <= c <= 0x7E and c != 0x5C for c in raw):
+        return raw.decode("ascii")
+    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else f"\\x{c:02x}" for c in raw)
 
 
 def parse_sizes(listing: Listing) -> dict[int, int]:
