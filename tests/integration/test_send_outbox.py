@@ -128,7 +128,7 @@ def test_flush_sends_everything_over_one_connection_and_files_sent_copies(
     ops = store.pending_ops("work")
     assert [op.kind for op in ops] == ["append"] * 4
     rows = store.list_messages(account="work", folder=sent.name)
-    bcc_copy = [r for r in rows if r.envelope.subject == "with bcc"][0]
+    bcc_copy = next(r for r in rows if r.envelope.subject == "with bcc")
     raw = store.raw(bcc_copy.id)
     assert raw is not None and header_fields(raw, "bcc") == [hidden]
     assert all(r.flags.seen for r in rows)
