@@ -163,13 +163,32 @@ def test_unknown_user_and_wrong_password_are_refused(
             client.login(name, password)
 
 
-def test_dovecot_treats_loopback_plain_login_as_secure(
-    dovecot: DovecotServer, test_ca: CertAuthority, mail_user: User
+def test_plain_ports_demand_starttls_before_any_password(
+    dovecot: DovecotServer, mail_user: User
 ) -> None:
-    # Not what we want, but what Dovecot does (rip == lip counts as secure): the log still
-    # tells a TLS login from a plaintext one, which is what client tests must check.
-    since = dovecot.log_size()
+    # Through the relay Dovecot sees a remote client, so it behaves as a real server does.
+    from imapclient.exceptions import LoginError
+
     with IMAPClient(dovecot.host, port=dovecot.imap_port, ssl=False, timeout=10) as client:
+        caps = set(client.capabilities())
+        assert {b"STARTTLS", b"LOGINDISABLED"} <= caps and b"AUTH=PLAIN" not in caps
+        with pytest.raises(LoginError):
+            client.login(mail_user.name, mail_user.password)
+    pop = poplib.POP3(dovecot.host, dovecot.pop3_port, timeout=10)
+    with pytest.raises(poplib.error_proto, match="Plaintext authentication disallowed"):
+        pop.user(mail_user.name)
+    pop.quit()
+    assert dovecot.logins(mail_user) == []
+
+
+def test_dovecot_direct_port_treats_loopback_as_secure(
+    dovecot: DovecotServer, mail_user: User
+) -> None:
+    # Why the relay exists: straight to Dovecot, 127.0.0.1 -> 127.0.0.1 counts as secure
+    # and a password is accepted in the clear.  The log tells such a login from a TLS one.
+    since = dovecot.log_size()
+    port = dovecot.imap_direct_port
+    with IMAPClient(dovecot.host, port=port, ssl=False, timeout=10) as client:
         client.login(mail_user.name, mail_user.password)
     (login,) = dovecot.logins(mail_user, since, wait_for=1)
     assert not login.tls

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .certs import CertAuthority
+from .net import free_port
+from .relay import LoopbackRelay
 
 DOVECOT = shutil.which("dovecot", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 # Ends the master with SIGTERM if the test process dies without cleaning up (e.g. SIGKILL).
@@ -74,13 +76,6 @@ def _stop_all() -> None:
     for server in list(_running):
         with contextlib.suppress(Exception):
             server.stop()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now on `host` (the usual bind-to-0 race is accepted)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(host: str, port: int, deadline: float, proc: subprocess.Popen[bytes]) -> None:
@@ -155,6 +150,12 @@ class DovecotServer:
     `capability_override` replaces the post-login IMAP CAPABILITY (Dovecot's
     `imap_capability`), e.g. `CAPABILITY_WITHOUT_CONDSTORE`.  `extra_config` is appended to the
     generated dovecot.conf verbatim.
+
+    With `strict_starttls` (the default) `imap_port` and `pop3_port` are relays that make the
+    client look remote, so Dovecot advertises LOGINDISABLED and refuses any password before
+    STARTTLS, as a real server does (it trusts loopback otherwise; see relay.py).  The relay
+    costs some throughput: benchmarks use IMAPS/POP3S, `imap_direct_port`, or
+    `strict_starttls=False`.
     """
 
     host = "127.0.0.1"
@@ -167,6 +168,7 @@ class DovecotServer:
         extra_config: str = "",
         root: Path | None = None,
         debug: bool = False,
+        strict_starttls: bool = True,
     ) -> None:
         if DOVECOT is None:
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd ...)")
@@ -175,6 +177,8 @@ class DovecotServer:
         self.capability_override = capability_override
         self.extra_config = extra_config
         self.debug = debug
+        self.strict_starttls = strict_starttls
+        self._relays: list[LoopbackRelay] = []
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="tuimail-dovecot-")) if root is None else root
         # Login processes run as dovenull and must reach base_dir below the root.
@@ -187,6 +191,9 @@ class DovecotServer:
         self.passwd_dir = self.root / "passwd.d"
         self.lmtp_socket = self.base_dir / "lmtp"
         self.imap_port = self.imaps_port = self.pop3_port = self.pop3s_port = 0
+        # Where Dovecot itself listens for IMAP/POP3 with STARTTLS; `imap_port`/`pop3_port`
+        # are relays in front of them when `strict_starttls` (see relay.py).
+        self.imap_direct_port = self.pop3_direct_port = 0
         self.users: dict[str, User] = {}
         self._passwords: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
@@ -219,8 +226,8 @@ class DovecotServer:
         last_error: Exception | None = None
         # A port taken between free_port() and Dovecot's bind makes the master exit: retry.
         for _attempt in range(3):
-            self.imap_port, self.imaps_port = free_port(), free_port()
-            self.pop3_port, self.pop3s_port = free_port(), free_port()
+            self.imap_direct_port, self.imaps_port = free_port(), free_port()
+            self.pop3_direct_port, self.pop3s_port = free_port(), free_port()
             self.config_path.write_text(self._config())
             log = self.log_path.open("ab")
             try:
@@ -237,14 +244,29 @@ class DovecotServer:
             _running.add(self)
             deadline = time.monotonic() + timeout
             try:
-                for port in (self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port):
+                for port in (
+                    self.imap_direct_port,
+                    self.imaps_port,
+                    self.pop3_direct_port,
+                    self.pop3s_port,
+                ):
                     _wait_for_port(self.host, port, deadline, self._proc)
                 self._wait_for_lmtp(deadline)
+                self._start_relays()
                 return self
             except (RuntimeError, TimeoutError) as exc:
                 last_error = exc
                 self.stop(cleanup=False)
         raise RuntimeError(f"{last_error}; log:\n{self.log_tail()}")
+
+    def _start_relays(self) -> None:
+        if not self.strict_starttls:
+            self.imap_port, self.pop3_port = self.imap_direct_port, self.pop3_direct_port
+            return
+        imap = LoopbackRelay(self.host, self.imap_direct_port).start()
+        pop3 = LoopbackRelay(self.host, self.pop3_direct_port).start()
+        self._relays = [imap, pop3]
+        self.imap_port, self.pop3_port = imap.port, pop3.port
 
     def _wait_for_lmtp(self, deadline: float) -> None:
         while not self.lmtp_socket.exists():
@@ -258,6 +280,9 @@ class DovecotServer:
         By default the whole process group is killed at once: a graceful SIGTERM shutdown
         takes Dovecot's master about a second, and nothing here needs to survive it.
         """
+        relays, self._relays = self._relays, []
+        for relay in relays:
+            relay.stop()
         proc, self._proc = self._proc, None
         if proc is not None:
             if graceful and proc.poll() is None:
@@ -402,7 +427,7 @@ protocol pop3 {{
 service imap-login {{
   inet_listener imap {{
     address = {self.host}
-    port = {self.imap_port}
+    port = {self.imap_direct_port}
   }}
   inet_listener imaps {{
     address = {self.host}
@@ -413,7 +438,7 @@ service imap-login {{
 service pop3-login {{
   inet_listener pop3 {{
     address = {self.host}
-    port = {self.pop3_port}
+    port = {self.pop3_direct_port}
   }}
   inet_listener pop3s {{
     address = {self.host}

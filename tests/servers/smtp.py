@@ -29,7 +29,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .certs import CertAuthority
-from .dovecot import DOMAIN, free_port
+from .dovecot import DOMAIN
+from .net import free_port
 
 
 class _DropDeprecationNoise(logging.Filter):
