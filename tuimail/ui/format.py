@@ -16,6 +16,12 @@ from tuimail.models import Address, Flags
 # Fixed English month names: the list must not change with the locale (and tests stay stable).
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
+
+def now() -> datetime:
+    """The current local time; the list's dates are relative to it (tests pin it)."""
+    return datetime.now().astimezone()
+
+
 FLAGS_WIDTH = 4  # mark, status, flagged, attachment
 ELLIPSIS = "…"
 

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tuimail.models import MessageSummary
+from tuimail.ui import format as fmt
 from tuimail.ui.format import (
     Columns,
     address_label,
@@ -165,7 +166,7 @@ class MessageList(ScrollView, can_focus=True):
         self._marks: set[int] = set()
         self._sent = False
         self._columns = layout_columns(0)
-        self._now = datetime.now().astimezone()
+        self._now = fmt.now()
         self.empty_text = empty_text
 
     # ----------------------------------------------------------------- data
@@ -220,7 +221,7 @@ class MessageList(ScrollView, can_focus=True):
         self._sent = sent
         if self._marks:
             self._marks = {mid for mid in self._marks if self.find(mid) >= 0}
-        self._now = datetime.now().astimezone()
+        self._now = fmt.now()
         row = 0
         if keep is not None:
             row = self.find(keep)
@@ -247,7 +248,7 @@ class MessageList(ScrollView, can_focus=True):
         else:
             for mid in ids:
                 self._cache.pop(mid, None)
-        self._now = datetime.now().astimezone()
+        self._now = fmt.now()
         self.refresh()
 
     def summary(self, message_id: int) -> MessageSummary | None:

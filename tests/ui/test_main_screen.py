@@ -1,0 +1,251 @@
+"""The main screen on the demo mailbox: open, navigate, read, act, undo, search, filter."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.widgets import Input
+from ui_support import screen_lines, screen_text, stray_controls
+
+from tuimail.models import FolderRole
+from tuimail.ui.app import TuimailApp
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.viewer import ViewerScreen
+from tuimail.ui.widgets.folder_tree import FolderTree
+from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.message_view import MessageView
+
+
+def main_of(app: TuimailApp) -> MainScreen:
+    main = app.main
+    assert main is not None
+    return main
+
+
+async def settle(pilot: object) -> None:
+    await pilot.pause(0.25)  # type: ignore[attr-defined]  # preview delay + repaint
+
+
+async def test_opens_on_all_inboxes_at_80x24(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        assert main.view is not None and main.view.kind == "unified"
+        lines = screen_lines(app)
+        assert len(lines) == 24
+        assert any("All inboxes" in line for line in lines[-3:])  # status line
+        assert "From:" in screen_text(app)  # the preview shows the first message
+        assert main.has_class("-no-sidebar")  # 80 columns: the folder pane starts hidden
+        assert stray_controls(app) == []
+
+
+async def test_folder_pane_and_sent_folder_show_recipients(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        assert not main.has_class("-no-sidebar")
+        text = screen_text(app)
+        for name in ("personal", "work", "Inbox", "Sent", "Archive", "python-dev"):
+            assert name in text
+        sent = app.store.folder_by_role("personal", FolderRole.SENT)
+        assert sent is not None
+        tree = app.query_one(FolderTree)
+        tree.select_view(main.view.__class__("folder", "x", folder_id=sent.id))
+        tree.action_open_folder()
+        await settle(pilot)
+        assert main.view is not None and main.view.folder_id == sent.id
+        first = screen_lines(app)[0]
+        assert "→ " in first  # Sent lists who it went to
+
+
+async def test_navigate_preview_and_pager(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        ml = app.query_one("#messages", MessageList)
+        preview = app.query_one("#preview", MessageView)
+        await pilot.press("j", "j")
+        await settle(pilot)
+        assert ml.cursor == 2
+        assert preview.message_id == ml.cursor_id
+        second = ml.cursor_id
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ViewerScreen)
+        summary = app.store.message(second)  # type: ignore[arg-type]
+        assert summary is not None and summary.flags.seen  # opening marks it read
+        sender = summary.envelope.from_[0].addr
+        assert sender in screen_text(app)  # the real address is always shown
+        await pilot.press("n")
+        await settle(pilot)
+        assert ml.cursor == 3
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_delete_undo_and_flags(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        ml = main.message_list
+        target = ml.cursor_id
+        assert target is not None
+        before = ml.row_count
+        await pilot.press("d")
+        await settle(pilot)
+        assert ml.row_count == before - 1 and target not in ml.ids
+        moved = app.store.message(target)
+        assert moved is not None and moved.folder == "Trash"
+        assert "u to undo" in screen_text(app)
+        await pilot.press("u")
+        await settle(pilot)
+        back = app.store.message(target)
+        assert back is not None and back.folder == "INBOX"
+        assert target in ml.ids
+        ml.move_to_id(target)
+        was_flagged = back.flags.flagged
+        await pilot.press("F")
+        await settle(pilot)
+        now = app.store.message(target)
+        assert now is not None and now.flags.flagged is not was_flagged
+        await pilot.press("u")
+        again = app.store.message(target)
+        assert again is not None and again.flags.flagged is was_flagged
+
+
+async def test_marks_apply_to_many(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        ml = main_of(app).message_list
+        first, second = ml.ids[0], ml.ids[1]
+        await pilot.press("space", "space")  # marks two, cursor moves on
+        assert ml.marked == {first, second}
+        await pilot.press("a")  # archive both
+        await settle(pilot)
+        for mid in (first, second):
+            row = app.store.message(mid)
+            assert row is not None and row.folder == "Archive"
+        assert ml.marked == frozenset()
+
+
+async def test_move_with_fuzzy_picker(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        ml = main_of(app).message_list
+        target = ml.cursor_id
+        summary = app.store.message(target)  # type: ignore[arg-type]
+        assert summary is not None
+        await pilot.press("m")
+        await settle(pilot)
+        await pilot.press(*"pyth")
+        await settle(pilot)
+        picked = screen_text(app)
+        if summary.account == "personal":
+            assert "Lists/python-dev" in picked
+            await pilot.press("enter")
+            await settle(pilot)
+            row = app.store.message(target)  # type: ignore[arg-type]
+            assert row is not None and row.folder == "Lists/python-dev"
+        else:  # a work message: personal folders are not offered
+            assert "python-dev" not in picked
+            await pilot.press("escape")
+
+
+async def test_search_shows_a_virtual_folder_and_escape_returns(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        await pilot.press("slash")
+        await pilot.press(*"from:mallory", "enter")
+        await settle(pilot)
+        assert main.view is not None and main.view.kind == "search"
+        assert main.message_list.row_count == 1
+        assert "Search: from:mallory" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert main.view is not None and main.view.kind == "unified"
+
+
+async def test_bad_search_keeps_the_view_and_says_why(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        await pilot.press("slash")
+        await pilot.press(*"before:notadate", "enter")
+        await settle(pilot)
+        assert main.view is not None and main.view.kind == "unified"
+        assert app._notifications  # the UsageError's message is shown
+
+
+async def test_quick_filter_narrows_as_you_type(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        total = main.message_list.row_count
+        await pilot.press("l", *"lisbon")
+        await pilot.pause(0.4)
+        narrowed = main.message_list.row_count
+        assert 0 < narrowed < total
+        assert app.query_one("#filter", Input).value == "lisbon"
+        await pilot.press("enter", "escape")
+        await settle(pilot)
+        assert main.message_list.row_count == total
+
+
+async def test_sort_and_threads_toggle(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        assert main.thread_of  # threads on by default
+        await pilot.press("o")
+        await settle(pilot)
+        assert main.sort.value == "from" and not main.thread_of
+        assert "from" in screen_lines(app)[-2]
+        await pilot.press("o", "o", "o", "t")  # back to date, threads off
+        await settle(pilot)
+        assert main.sort.value == "date" and not main.thread_of
+
+
+@dataclass(frozen=True)
+class FakeStatus:
+    """Shaped like the worker's events: the app reads them by attribute."""
+
+    account: str
+    state: str
+    detail: str = ""
+
+
+async def test_account_events_from_a_thread_reach_the_status_line(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        worker = threading.Thread(target=app.events, args=(FakeStatus("work", "syncing"),))
+        worker.start()
+        worker.join()
+        await settle(pilot)
+        assert app.account_status["work"].state == "syncing"
+        assert "work syncing" in screen_lines(app)[-2]
+
+
+async def test_help_lists_bindings(demo_root: Path) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = screen_text(app)
+        for words in ("Reply", "Delete", "Undo", "Search", "Move"):
+            assert words in text
+        await pilot.press("escape")

@@ -1,0 +1,296 @@
+"""The Textual app. `run_app` is the entry point the CLI calls (lazily: this imports Textual).
+
+Start-up stays lean: the main screen's modules are imported here; the viewer, pickers,
+compose and help screens are imported when first opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.notifications import SeverityLevel
+from textual.timer import Timer
+
+from tuimail.errors import TuimailError
+from tuimail.models import MessageSummary
+from tuimail.store.store import Store
+from tuimail.ui.base import ThemedApp
+from tuimail.ui.events import AccountEvent, AccountEvents, Hub
+from tuimail.ui.model import Actions
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.text import clean
+from tuimail.ui.widgets.status_bar import AccountStatus
+
+if TYPE_CHECKING:
+    from tuimail.config import Config, UIConfig
+
+ComposeKind = Literal["new", "reply", "reply_all", "forward"]
+
+
+class TuimailCommands(Provider):
+    """Command palette entries for tuimail's own actions (Textual adds themes, quit...)."""
+
+    COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
+        ("Compose a new message", "compose", "c"),
+        ("Search", "search", "/"),
+        ("Filter this list", "filter", "l"),
+        ("Sync now", "sync", "$"),
+        ("Undo the last action", "undo", "u"),
+        ("Toggle folder pane", "toggle_sidebar", "b"),
+        ("Toggle layout: panes / mutt-style pager", "toggle_layout", "z"),
+        ("Toggle threads", "toggle_threads", "t"),
+        ("Cycle sort order: date, from, subject, size", "cycle_sort", "o"),
+        ("Reverse sort order", "reverse_sort", "O"),
+        ("Mark read / unread", "toggle_read", "N"),
+        ("Flag / unflag", "toggle_flag", "F"),
+        ("Archive", "archive", "a"),
+        ("Delete (to Trash)", "delete", "d"),
+        ("Move to folder…", "move", "m"),
+        ("Copy to folder…", "copy", "C"),
+        ("Show key bindings", "help", "?"),
+    ]
+
+    def _main(self) -> MainScreen | None:
+        return next((s for s in self.app.screen_stack if isinstance(s, MainScreen)), None)
+
+    def _run(self, action: str) -> Callable[[], object]:
+        def run() -> None:
+            if action == "help" and isinstance(self.app, TuimailApp):
+                self.app.action_help()
+                return
+            main = self._main()
+            if main is not None:
+                getattr(main, f"action_{action}")()
+
+        return run
+
+    async def discover(self) -> Hits:
+        for title, action, key in self.COMMANDS:
+            yield DiscoveryHit(title, self._run(action), help=f"key: {key}")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, key in self.COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), self._run(action), help=f"key: {key}")
+
+
+class TuimailApp(ThemedApp[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tuimail"
+    COMMANDS = ThemedApp.COMMANDS | {TuimailCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+    ]
+    STORE_REFRESH_DELAY = 0.3  # s: a sync's burst of events costs one repaint
+
+    def __init__(
+        self,
+        config: Config | None,
+        store_root: Path,
+        *,
+        demo: bool = False,
+        hub: Hub | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        from tuimail.config import Config
+
+        self.config = config if config is not None else Config()
+        self.ui_config: UIConfig = self.config.ui
+        super().__init__(theme=self.ui_config.theme or None, environ=environ)
+        self.store_root = store_root
+        self.store = Store.open(store_root)
+        self.actions = Actions(self.store)
+        self.demo = demo
+        self.hub = hub
+        self.events = AccountEvents(self)
+        self.account_status: dict[str, AccountStatus] = {}
+        self._refresh_timer: Timer | None = None
+        if self.ui_config.keys:
+            self.set_keymap(dict(self.ui_config.keys))
+
+    # ------------------------------------------------------------------ life cycle
+
+    def on_mount(self) -> None:
+        for problem in self.theme_problems:
+            self.say(str(problem), title="Theme skipped", severity="warning")
+        for account in self.store.accounts():
+            state = "local" if self.demo or self.hub is None else "connecting"
+            self.account_status[account] = AccountStatus(state=state)
+        self._update_outbox()
+        if self.hub is not None:
+            self.hub.start(self.events)
+        elif not self.demo and self.config.accounts:
+            self.say(
+                "Showing the local store only: the account workers are not running.",
+                title="Offline",
+                severity="warning",
+            )
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    def on_unmount(self) -> None:
+        self.events.close()
+        if self.hub is not None:
+            self.hub.stop()
+        self.store.close()
+
+    @property
+    def main(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+    # ------------------------------------------------------------------ reporting
+
+    def say(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+    ) -> None:
+        """A notification; text from mail or servers is sanitized and never markup."""
+        self.notify(
+            clean(message), title=clean(title), severity=severity, timeout=timeout, markup=False
+        )
+
+    def report(self, error: BaseException) -> None:
+        if isinstance(error, TuimailError):
+            self.say(error.message, title=error.title, severity="error", timeout=8)
+        else:
+            self.say(str(error) or type(error).__name__, title="Error", severity="error")
+
+    # ------------------------------------------------------------------ data for screens
+
+    def load_message(self, message_id: int) -> tuple[MessageSummary | None, bytes | None]:
+        try:
+            summary = self.store.message(message_id)
+            raw = self.store.raw(message_id) if summary is not None else None
+        except TuimailError as exc:
+            self.report(exc)
+            return None, None
+        return summary, raw
+
+    def _update_outbox(self) -> None:
+        main = self.main
+        if main is None or not main.is_mounted:
+            return
+        try:
+            items = self.store.outbox_items()
+        except TuimailError:
+            return
+        failed = sum(1 for i in items if i.state in ("failed", "uncertain"))
+        main.status.update_info(
+            outbox=len(items), outbox_failed=failed, accounts=self.account_status
+        )
+
+    # ------------------------------------------------------------------ the worker seam
+
+    def request_sync(self) -> None:
+        if self.hub is None:
+            self.say(
+                "This is a local mailbox (demo or no accounts configured): nothing to sync."
+                if self.demo or not self.config.accounts
+                else "The account workers are not running, so nothing can sync.",
+                title="Not syncing",
+            )
+            return
+        self.hub.request_sync(None)
+
+    def request_body(self, message_id: int) -> None:
+        if self.hub is not None:
+            self.hub.request_body(message_id)
+
+    def changes_made(self) -> None:
+        """Local changes were written to the store: the workers replay them."""
+        if self.hub is not None:
+            self.hub.push()
+        self._update_outbox()
+
+    def on_account_event(self, message: AccountEvent) -> None:
+        """Events from the workers, read by attribute (see `tuimail.ui.events`)."""
+        event = message.event
+        account = message.account
+        status = self.account_status.setdefault(account, AccountStatus())
+        state = getattr(event, "state", None)
+        if isinstance(state, str):
+            status.state = state
+            status.detail = str(getattr(event, "detail", ""))
+            if state in ("idle", "online", "offline", "stopped"):
+                status.progress = ""
+        progress = getattr(event, "progress", None)
+        if progress is not None:
+            done, total = getattr(progress, "done", 0), getattr(progress, "total", None)
+            stage = getattr(progress, "stage", "")
+            status.progress = f"{stage} {done}/{total}" if total else f"{stage} {done}"
+        error = getattr(event, "error", None)
+        if isinstance(error, BaseException):
+            self.report(error)
+        count = getattr(event, "count", None)
+        folder = getattr(event, "folder", None)
+        if isinstance(count, int) and count > 0 and isinstance(folder, str):
+            self.say(f"{count} new in {account}/{folder}", title="New mail")
+            if self.ui_config.bell:
+                self.bell()
+        if getattr(event, "result", None) is not None or count:
+            self._schedule_store_refresh()
+        self._update_outbox()
+
+    def _schedule_store_refresh(self) -> None:
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(self.STORE_REFRESH_DELAY, self._store_refresh)
+
+    def _store_refresh(self) -> None:
+        self._refresh_timer = None
+        main = self.main
+        if main is not None and main.is_mounted:
+            main.store_changed()
+
+    # ------------------------------------------------------------------ screens
+
+    def action_help(self) -> None:
+        from tuimail.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def start_compose(self, kind: ComposeKind, message_id: int | None) -> None:
+        from tuimail.ui.screens.compose import ComposeScreen
+
+        if kind != "new" and message_id is None:
+            return
+        try:
+            screen = ComposeScreen.for_kind(self, kind, message_id)
+        except TuimailError as exc:
+            self.report(exc)
+            return
+        self.push_screen(screen)
+
+
+def run_app(
+    config: Config | None,
+    store_root: Path,
+    demo: bool = False,
+    *,
+    hub: Hub | None = None,
+) -> int:
+    """Run the app on the store at `store_root` until the user quits; returns an exit code.
+
+    With `demo`, the demo mailbox is (re)built there first. `hub` connects the account
+    workers (None: local only).
+    """
+    if demo:
+        from tuimail.demo import build_demo_store
+
+        build_demo_store(store_root)
+    app = TuimailApp(config, store_root, demo=demo, hub=hub)
+    mouse = app.ui_config.mouse
+    result = app.run(mouse=mouse)
+    return int(result or 0)

@@ -1,0 +1,587 @@
+"""The main screen: folder tree | message list | preview, a status line and the key help.
+
+Layouts: "panes" (list with a preview under it) and "pager" (mutt-style: the list alone,
+Enter opens the message full-screen). The folder pane shows by default from 100 columns up;
+`b` toggles it at any width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input
+from textual.worker import get_current_worker
+
+from tuimail.errors import TuimailError
+from tuimail.models import FolderRole, MessageSummary
+from tuimail.store.types import FolderRow, SortKey
+from tuimail.ui import threads
+from tuimail.ui.model import Actions, Change, View, load_ids
+from tuimail.ui.widgets.folder_tree import FolderTree
+from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.message_view import MessageView
+from tuimail.ui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from tuimail.ui.app import TuimailApp
+
+SORTS = (SortKey.DATE, SortKey.FROM, SortKey.SUBJECT, SortKey.SIZE)
+SYNC_THREAD_LIMIT = 4000  # folders up to this size are threaded at once; larger in a thread
+PREVIEW_DELAY = 0.08  # s: holding j does not parse every message it passes
+MARK_READ_DELAY = 1.5  # s a message stays in the preview before it counts as read
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", id="open", show=False),
+        Binding("r", "reply", "Reply", id="reply"),
+        Binding("R", "reply_all", "Reply all", id="reply_all", show=False),
+        Binding("f", "forward", "Forward", id="forward", show=False),
+        Binding("c", "compose", "Compose", id="compose"),
+        Binding("d,delete", "delete", "Delete", id="delete"),
+        Binding("a", "archive", "Archive", id="archive", show=False),
+        Binding("m", "move", "Move", id="move"),
+        Binding("C", "copy", "Copy", id="copy", show=False),
+        Binding("N", "toggle_read", "Read/unread", id="toggle_read", show=False),
+        Binding("F", "toggle_flag", "Flag", id="toggle_flag", show=False),
+        Binding("u", "undo", "Undo", id="undo"),
+        Binding("slash", "search", "Search", id="search"),
+        Binding("l", "filter", "Filter", id="filter", show=False),
+        Binding("escape", "back", "Back", show=False),
+        Binding("o", "cycle_sort", "Sort", id="sort", show=False),
+        Binding("O", "reverse_sort", "Reverse", id="reverse", show=False),
+        Binding("t", "toggle_threads", "Threads", id="threads", show=False),
+        Binding("minus", "toggle_thread", "Collapse", id="collapse", show=False),
+        Binding("b", "toggle_sidebar", "Folders", id="sidebar", show=False),
+        Binding("z", "toggle_layout", "Layout", id="layout", show=False),
+        Binding("dollar_sign", "sync", "Sync", id="sync", show=False),
+        Binding("tab", "focus_next", "Next pane", show=False),
+        Binding("shift+tab", "focus_previous", "Previous pane", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    MainScreen { layout: vertical; }
+    MainScreen #panes { height: 1fr; }
+    MainScreen #folders { width: 26; border-right: vkey $border-blurred; }
+    MainScreen #folders:focus { border-right: vkey $border; }
+    MainScreen #right { width: 1fr; }
+    MainScreen #messages { height: 1fr; }
+    MainScreen.-panes #messages { height: 45%; min-height: 5; }
+    MainScreen #preview { height: 1fr; border-top: hkey $border-blurred; display: none; }
+    MainScreen.-panes #preview { display: block; }
+    MainScreen #preview:focus-within { border-top: hkey $border; }
+    MainScreen #search, MainScreen #filter { display: none; height: 1; border: none;
+        padding: 0 1; background: $boost; }
+    MainScreen #search.-active, MainScreen #filter.-active { display: block; }
+    MainScreen.-no-sidebar #folders { display: none; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: View | None = None
+        self.previous_view: View | None = None
+        self.sort = SortKey.DATE
+        self.descending = True
+        self.threaded = True
+        self.collapsed: frozenset[int] = frozenset()
+        self.base_ids: list[int] = []  # the view's ids before the quick filter
+        self.thread_of: dict[int, int] = {}
+        self.filter_text = ""
+        self._sidebar_forced: bool | None = None
+        self._preview_timer: Timer | None = None
+        self._read_timer: Timer | None = None
+        self._filter_timer: Timer | None = None
+        self._generation = 0  # bumps on every reload: late thread layouts are dropped
+
+    @property
+    def mail_app(self) -> TuimailApp:
+        from tuimail.ui.app import TuimailApp
+
+        assert isinstance(self.app, TuimailApp)
+        return self.app
+
+    # ------------------------------------------------------------------ composition
+
+    def compose(self) -> ComposeResult:
+        app = self.mail_app
+        with Horizontal(id="panes"):
+            yield FolderTree(id="folders")
+            with Vertical(id="right"):
+                yield Input(id="search", placeholder="Search: words, from:, subject:, is:unread…")
+                yield Input(id="filter", placeholder="Filter this list as you type")
+                yield MessageList(app.store, id="messages")
+                yield MessageView(app.load_message, id="preview")
+        yield StatusBar(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        ui = self.mail_app.ui_config
+        self.threaded = ui.threads
+        self.sort = SortKey(ui.sort) if ui.sort in SortKey._value2member_map_ else SortKey.DATE
+        self.set_class(ui.layout != "pager", "-panes")
+        self.reload_folders()
+        tree = self.query_one(FolderTree)
+        first = tree.first_inbox()
+        if first is not None:
+            self.open_view(first)
+        else:
+            self.status.update_info(title="No folders yet", message="Sync an account to begin")
+        self.query_one(MessageList).focus()
+
+    @property
+    def message_list(self) -> MessageList:
+        return self.query_one("#messages", MessageList)
+
+    @property
+    def preview(self) -> MessageView:
+        return self.query_one("#preview", MessageView)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def panes(self) -> bool:
+        return self.has_class("-panes")
+
+    def on_resize(self, event: Resize) -> None:
+        if self._sidebar_forced is None:
+            self.set_class(event.size.width < 100, "-no-sidebar")
+
+    # ------------------------------------------------------------------ loading
+
+    def reload_folders(self) -> None:
+        rows = self.mail_app.store.folders()
+        tree = self.query_one(FolderTree)
+        if tree.root.children:
+            tree.update_counts(rows)
+        else:
+            tree.load(rows, self.view)
+        self._update_status()
+
+    def open_view(self, view: View, *, keep: int | None = None) -> None:
+        if self.view is not None and view != self.view and self.view.kind != "search":
+            self.previous_view = self.view
+        changed = view != self.view
+        self.view = view
+        if changed:
+            self.collapsed = frozenset()
+            self.message_list.clear_marks()
+            self._set_filter_text("")
+        self.reload(keep=keep)
+
+    def reload(self, *, keep: int | None = None) -> None:
+        """Re-read the view's ids (after a sort change, an action, a sync)."""
+        view = self.view
+        if view is None:
+            return
+        self._generation += 1
+        app = self.mail_app
+        try:
+            ids = load_ids(app.store, view, self.sort, self.descending)
+        except TuimailError as exc:
+            app.report(exc)
+            return
+        self.base_ids = ids
+        if self.filter_text:
+            ids = self._filtered(ids, self.filter_text) or []
+        if keep is None:
+            keep = self.message_list.cursor_id
+        use_threads = self.threaded and self.sort is SortKey.DATE and view.kind != "search"
+        if use_threads and len(ids) <= SYNC_THREAD_LIMIT:
+            self._show_threaded(ids, self._thread_rows(app.store.summaries, ids), keep)
+        else:
+            self.thread_of = {}
+            self.message_list.set_ids(ids, keep=keep, sent=view.is_sent)
+            if use_threads:
+                self._thread_in_background(ids, keep, self._generation)
+        self.message_list.invalidate()
+        self._update_status()
+
+    def _thread_rows(self, summaries: object, ids: Sequence[int]) -> list[threads.ThreadRow]:
+        fetch = summaries  # Store.summaries, of whichever thread runs this
+        rows: list[threads.ThreadRow] = []
+        for start in range(0, len(ids), 2000):
+            for s in fetch(ids[start : start + 2000]):  # type: ignore[operator]
+                env = s.envelope
+                rows.append(
+                    threads.ThreadRow(
+                        s.id,
+                        s.thread_id,
+                        env.date.timestamp() if env.date else 0.0,
+                        env.message_id,
+                        env.in_reply_to,
+                        env.references,
+                    )
+                )
+        return rows
+
+    def _show_threaded(
+        self, ids: Sequence[int], rows: list[threads.ThreadRow], keep: int | None
+    ) -> None:
+        result = threads.layout(rows, self.descending, self.collapsed)
+        self.thread_of = result.thread_of
+        view = self.view
+        self.message_list.set_ids(
+            result.ids, prefixes=result.prefixes, keep=keep, sent=bool(view and view.is_sent)
+        )
+
+    @work(thread=True, exclusive=True, group="threads")
+    def _thread_in_background(self, ids: list[int], keep: int | None, generation: int) -> None:
+        """Large folders: read thread data with the worker's own Store (one per thread)."""
+        from tuimail.store.store import Store
+
+        worker = get_current_worker()
+        with Store.open(self.mail_app.store_root) as store:
+            rows = self._thread_rows(store.summaries, ids)
+        if worker.is_cancelled:
+            return
+
+        def apply() -> None:
+            if generation == self._generation:
+                current = self.message_list.cursor_id
+                self._show_threaded(ids, rows, current if current is not None else keep)
+                self._update_status()
+
+        self.app.call_from_thread(apply)
+
+    def _update_status(self) -> None:
+        view = self.view
+        ml = self.message_list
+        unread = 0
+        if view is not None and view.kind == "folder":
+            try:
+                unread = self.mail_app.store.folder_by_id(view.folder_id).unread
+            except TuimailError:
+                unread = 0
+        self.status.update_info(
+            title=view.title if view else "",
+            total=ml.row_count,
+            position=ml.cursor + 1 if ml.row_count else 0,
+            unread=unread,
+            marked=len(ml.marked),
+            sort=self.sort.value,
+            descending=self.descending,
+            threads=bool(self.thread_of),
+            filter=self.filter_text,
+        )
+
+    # ------------------------------------------------------------------ list events
+
+    @on(FolderTree.Opened)
+    def _folder_opened(self, event: FolderTree.Opened) -> None:
+        self.open_view(event.view)
+        self.message_list.focus()
+
+    @on(MessageList.Highlighted)
+    def _highlighted(self, event: MessageList.Highlighted) -> None:
+        self.status.update_info(
+            position=event.index + 1 if event.message_id else 0, total=self.message_list.row_count
+        )
+        if self._read_timer is not None:
+            self._read_timer.stop()
+        if not self.panes:
+            return
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        if event.message_id is None:
+            self.preview.clear()
+            return
+        mid = event.message_id
+        self._preview_timer = self.set_timer(PREVIEW_DELAY, lambda: self._show_preview(mid))
+
+    def _show_preview(self, message_id: int) -> None:
+        if self.message_list.cursor_id != message_id:
+            return
+        self.preview.show(message_id)
+        summary = self.preview.summary
+        if summary is not None and not summary.flags.seen and self.preview.reading is not None:
+            self._read_timer = self.set_timer(
+                MARK_READ_DELAY, lambda: self._mark_read_if_still_shown(message_id)
+            )
+
+    def _mark_read_if_still_shown(self, message_id: int) -> None:
+        if self.preview.message_id == message_id and self.message_list.cursor_id == message_id:
+            self.mark_seen([message_id])
+
+    def mark_seen(self, ids: Sequence[int]) -> None:
+        """Reading a message marks it read (not undoable: it is not a user action)."""
+        try:
+            self.mail_app.store.set_flags(ids, add=("seen",))
+        except TuimailError as exc:
+            self.mail_app.report(exc)
+            return
+        self.message_list.invalidate(ids)
+        self.reload_folders()
+
+    @on(MessageList.Selected)
+    def _selected(self, event: MessageList.Selected) -> None:
+        self.action_open()
+
+    @on(MessageList.MarksChanged)
+    def _marks_changed(self, event: MessageList.MarksChanged) -> None:
+        self.status.update_info(marked=event.count)
+
+    # ------------------------------------------------------------------ actions
+
+    def _targets(self) -> list[int]:
+        return self.message_list.target_ids()
+
+    def _apply(self, change: Change) -> None:
+        ml = self.message_list
+        if change.removed and change.ids:
+            gone = set(change.ids)
+            cursor = ml.cursor
+            ids = [i for i in ml.ids if i not in gone]
+            self.base_ids = [i for i in self.base_ids if i not in gone]
+            ml.clear_marks()
+            ml.set_ids(
+                ids,
+                cursor=min(cursor, max(len(ids) - 1, 0)),
+                prefixes=None,
+                sent=bool(self.view and self.view.is_sent),
+            )
+            if self.thread_of:
+                self.reload(keep=ml.cursor_id)
+        else:
+            ml.invalidate(change.ids)
+        if self.preview.message_id in change.ids:
+            self.preview.show(self.preview.message_id, force=True)
+        self.reload_folders()
+        hint = " — u to undo" if change.undo is not None else ""
+        self.status.update_info(message=change.description + hint)
+        self.mail_app.changes_made()
+
+    def _run(self, action: str, *args: object) -> None:
+        ids = self._targets()
+        if not ids:
+            return
+        actions: Actions = self.mail_app.actions
+        try:
+            change: Change = getattr(actions, action)(ids, *args)
+        except TuimailError as exc:
+            self.mail_app.report(exc)
+            return
+        self._apply(change)
+
+    def action_toggle_read(self) -> None:
+        self._run("toggle_flag", "seen")
+
+    def action_toggle_flag(self) -> None:
+        self._run("toggle_flag", "flagged")
+
+    def action_delete(self) -> None:
+        self._run("delete")
+
+    def action_archive(self) -> None:
+        self._run("archive")
+
+    def _pick_folder(self, title: str, then: str) -> None:
+        from tuimail.ui.screens.pickers import FolderPicker
+
+        ids = self._targets()
+        if not ids:
+            return
+        accounts = {s.account for s in self.mail_app.store.summaries(ids[:200])}
+        rows = [r for r in self.mail_app.store.folders() if then == "copy" or r.account in accounts]
+
+        def chosen(row: FolderRow | None) -> None:
+            if row is not None:
+                self._run(then, row)
+
+        self.app.push_screen(FolderPicker(rows, title), chosen)
+
+    def action_move(self) -> None:
+        self._pick_folder("Move to folder", "move")
+
+    def action_copy(self) -> None:
+        self._pick_folder("Copy to folder", "copy")
+
+    def action_undo(self) -> None:
+        try:
+            done = self.mail_app.actions.undo()
+        except TuimailError as exc:
+            self.mail_app.report(exc)
+            return
+        if done is None:
+            self.status.update_info(message="Nothing to undo")
+            return
+        self.reload()
+        self.reload_folders()
+        self.status.update_info(message=done)
+        self.mail_app.changes_made()
+
+    def action_open(self) -> None:
+        from tuimail.ui.screens.viewer import ViewerScreen
+
+        mid = self.message_list.cursor_id
+        if mid is None:
+            return
+        self.app.push_screen(ViewerScreen(self, mid))
+
+    def current_summary(self) -> MessageSummary | None:
+        mid = self.message_list.cursor_id
+        return self.message_list.summary(mid) if mid is not None else None
+
+    def action_reply(self) -> None:
+        self.mail_app.start_compose("reply", self.message_list.cursor_id)
+
+    def action_reply_all(self) -> None:
+        self.mail_app.start_compose("reply_all", self.message_list.cursor_id)
+
+    def action_forward(self) -> None:
+        self.mail_app.start_compose("forward", self.message_list.cursor_id)
+
+    def action_compose(self) -> None:
+        self.mail_app.start_compose("new", None)
+
+    def action_sync(self) -> None:
+        self.mail_app.request_sync()
+
+    # ------------------------------------------------------------------ view options
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.descending = self.sort in (SortKey.DATE, SortKey.SIZE)
+        self.reload()
+
+    def action_reverse_sort(self) -> None:
+        self.descending = not self.descending
+        self.reload()
+
+    def action_toggle_threads(self) -> None:
+        self.threaded = not self.threaded
+        self.reload()
+        self.status.update_info(
+            message="Threads on" + ("" if self.sort is SortKey.DATE else " (when sorted by date)")
+            if self.threaded
+            else "Threads off"
+        )
+
+    def action_toggle_thread(self) -> None:
+        mid = self.message_list.cursor_id
+        key = self.thread_of.get(mid) if mid is not None else None
+        if key is None:
+            return
+        self.collapsed = self.collapsed - {key} if key in self.collapsed else self.collapsed | {key}
+        self.reload(keep=mid)
+
+    def action_toggle_sidebar(self) -> None:
+        hidden = not self.has_class("-no-sidebar")
+        self._sidebar_forced = not hidden
+        self.set_class(hidden, "-no-sidebar")
+        if not hidden:
+            self.query_one(FolderTree).focus()
+        elif self.query_one(FolderTree).has_focus:
+            self.message_list.focus()
+
+    def action_toggle_layout(self) -> None:
+        self.toggle_class("-panes")
+        if self.panes and self.message_list.cursor_id is not None:
+            self.preview.show(self.message_list.cursor_id)
+
+    # ------------------------------------------------------------------ search and filter
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.add_class("-active")
+        if self.view is not None and self.view.kind == "search":
+            search.value = self.view.query
+        search.focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-active")
+        box.focus()
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        box = self.query_one("#filter", Input)
+        if search.has_class("-active"):
+            search.remove_class("-active")
+            self.message_list.focus()
+        elif box.has_class("-active") or self.filter_text:
+            box.remove_class("-active")
+            self._set_filter_text("")
+            self.reload()
+            self.message_list.focus()
+        elif self.message_list.marked:
+            self.message_list.clear_marks()
+        elif self.view is not None and self.view.kind == "search" and self.previous_view:
+            self.open_view(self.previous_view)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        query = event.value.strip()
+        event.input.remove_class("-active")
+        self.message_list.focus()
+        if not query:
+            return
+        try:
+            self.mail_app.store.search(query, limit=1)  # validate first: keep the view on error
+        except TuimailError as exc:
+            self.mail_app.report(exc)
+            return
+        self.open_view(View("search", f"Search: {query}", query=query))
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        text = event.value
+        self._filter_timer = self.set_timer(0.15, lambda: self._apply_filter(text))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-active")
+        self.message_list.focus()
+
+    def _set_filter_text(self, text: str) -> None:
+        self.filter_text = text
+        box = self.query_one("#filter", Input)
+        if box.value != text:
+            box.value = text
+
+    def _filtered(self, ids: Sequence[int], text: str) -> list[int] | None:
+        """`ids` narrowed to messages matching `text` (words as prefixes); None if the
+        text is not a valid query yet (e.g. an open quote while typing)."""
+        words = text.split()
+        if not words:
+            return list(ids)
+        query = " ".join(words)
+        if not query.endswith(("*", '"')) and ":" not in words[-1]:
+            query += "*"
+        try:
+            hits = set(self.mail_app.store.search(query))
+        except TuimailError:
+            return None
+        return [i for i in ids if i in hits]
+
+    def _apply_filter(self, text: str) -> None:
+        if text.strip() == self.filter_text.strip():
+            return
+        ids = self._filtered(self.base_ids, text)
+        if ids is None:
+            return
+        self.filter_text = text.strip()
+        keep = self.message_list.cursor_id
+        if self.thread_of and not self.filter_text:
+            self.reload(keep=keep)
+            return
+        self.message_list.set_ids(ids, keep=keep, sent=bool(self.view and self.view.is_sent))
+        self._update_status()
+
+    # ------------------------------------------------------------------ from the app
+
+    def store_changed(self, folder_roles: Sequence[FolderRole] = ()) -> None:
+        """The store changed under us (sync, another process): repaint from it."""
+        self.reload_folders()
+        self.reload()

@@ -1,0 +1,157 @@
+"""The message viewer: headers (real addresses always shown), body, links, attachments.
+
+Used as the preview pane and inside the full-screen pager. All mail text arrives as `Text`
+built by `tuimail.ui.reading` (sanitized, literal); nothing is parsed as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+
+from tuimail.models import MessageSummary
+from tuimail.ui.reading import Reading, Styles, body_text, header_text, load_reading, raw_text
+
+# (summary, raw bytes or None when the body is not local yet)
+Loader = Callable[[int], tuple[MessageSummary | None, bytes | None]]
+
+
+class MessageView(VerticalScroll, can_focus=True):
+    """Shows one message; `show(id)` loads it through the loader."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "message-view--label",
+        "message-view--quote",
+        "message-view--sign",
+        "message-view--link",
+        "message-view--dim",
+    }
+
+    DEFAULT_CSS = """
+    MessageView {
+        background: $surface;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+        & > #headers { padding: 0 0 1 0; border-bottom: solid $primary 40%; margin-bottom: 1; }
+        & > .message-view--label { color: $header-label-color; text-style: bold; }
+        & > .message-view--quote { color: $quote-color; }
+        & > .message-view--sign { color: $sign-color; text-style: bold; }
+        & > .message-view--link { color: $text-primary; }
+        & > .message-view--dim { color: $text-muted; }
+    }
+    MessageView.-raw > #headers { display: none; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j,down", "scroll_down", "Down", show=False),
+        Binding("k,up", "scroll_up", "Up", show=False),
+        Binding("space,pagedown", "page_down", "Page down", show=False),
+        Binding("b,pageup", "page_up", "Page up", show=False),
+        Binding("h", "toggle_headers", "Headers"),
+        Binding("V", "toggle_raw", "Source"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, view: MessageView, message_id: int, reading: Reading | None) -> None:
+            super().__init__()
+            self.view = view
+            self.message_id = message_id
+            self.reading = reading
+
+    def __init__(self, loader: Loader, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._loader = loader
+        self.message_id: int | None = None
+        self.summary: MessageSummary | None = None
+        self.reading: Reading | None = None
+        self.full_headers = False
+        self.raw_source = False
+        self.note = ""  # shown instead of the body (e.g. "fetching")
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(id="headers")
+        yield Static(id="body")
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def _styles(self) -> Styles:
+        get = self.get_component_rich_style
+        return Styles(
+            label=get("message-view--label", partial=True),
+            quote=get("message-view--quote", partial=True),
+            sign=get("message-view--sign", partial=True),
+            link=get("message-view--link", partial=True),
+            dim=get("message-view--dim", partial=True),
+        )
+
+    def clear(self, note: str = "") -> None:
+        self.message_id = None
+        self.summary = None
+        self.reading = None
+        self.note = note
+        self._paint()
+
+    def show(self, message_id: int, *, force: bool = False) -> None:
+        if message_id == self.message_id and not force:
+            return
+        self.message_id = message_id
+        self.summary, raw = self._loader(message_id)
+        self.note = ""
+        if raw is None:
+            self.reading = None
+            self.note = (
+                "The body of this message is not stored locally yet; it is fetched when the "
+                "account is online."
+                if self.summary is not None
+                else "This message is no longer in the local store."
+            )
+        else:
+            self.reading = load_reading(raw)
+        self.scroll_home(animate=False)
+        self._paint()
+        self.post_message(self.Loaded(self, message_id, self.reading))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted:
+            self._paint()
+
+    def _paint(self) -> None:
+        if not self.is_mounted:
+            return
+        headers = self.query_one("#headers", Static)
+        body = self.query_one("#body", Static)
+        styles = self._styles()
+        if self.reading is None:
+            headers.update(Text(""))
+            headers.display = False
+            body.update(Text(self.note or "No message selected.", style=styles.dim))
+            return
+        headers.display = not self.raw_source
+        if self.raw_source:
+            body.update(raw_text(self.reading.raw))
+            return
+        headers.update(header_text(self.reading, styles, full=self.full_headers))
+        body.update(body_text(self.reading, styles))
+
+    def action_toggle_headers(self) -> None:
+        self.full_headers = not self.full_headers
+        self._paint()
+
+    def action_toggle_raw(self) -> None:
+        self.raw_source = not self.raw_source
+        self.set_class(self.raw_source, "-raw")
+        self._paint()
+
+    def action_page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        self.scroll_page_up(animate=False)
