@@ -256,7 +256,7 @@ def test_connection_lost_after_data_is_uncertain(
 ) -> None:
     body = b"Subject: lost\r\n\r\nhello\r\n"
     lines = data_payload(body).count(b"\r\n")
-    script = _session_receiving(test_ca, lines, b"")[:-1] + [close()]
+    script = [*_session_receiving(test_ca, lines, b"")[:-1], close()]
     server = fake_server(script, protocol="smtp")
     attempts: list[int] = []
 
@@ -303,9 +303,12 @@ def test_final_reply_timeout_is_uncertain_in_the_outbox(
     import tuimail.backends.smtp as smtp_mod
 
     monkeypatch.setattr(smtp_mod, "MIN_DATA_TIMEOUT", 0.5)
-    body = b"From: me@example.test\r\nTo: you@example.test\r\nSubject: slow\r\nMessage-ID: <slow@x>\r\n\r\nhello\r\n"
+    body = (
+        b"From: me@example.test\r\nTo: you@example.test\r\nSubject: slow\r\n"
+        b"Message-ID: <slow@x>\r\n\r\nhello\r\n"
+    )
     lines = data_payload(body).count(b"\r\n")
-    script = _session_receiving(test_ca, lines, b"")[:-1] + [sleep(3)]
+    script = [*_session_receiving(test_ca, lines, b"")[:-1], sleep(3)]
     server = fake_server(script, protocol="smtp", strict=False)
     monkeypatch.setenv("TUIMAIL_PASSWORD_W", PASSWORD)
     config, problems = config_mod.parse(
