@@ -20,9 +20,6 @@ from email.utils import format_datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import store_helpers  # noqa: F401  (stand-in for tuimail.mail.threads until it lands)
 
 from tuimail.models import Flags, FolderInfo, FolderRole
 from tuimail.store import NewMessage, SortKey, Store

@@ -1,39 +1,11 @@
-"""Helpers for the store tests: synthetic messages, and (only while `tuimail.mail.threads`
-has not landed yet) a tiny stand-in for its `thread_key`."""
+"""Helpers for the store tests: synthetic messages."""
 
 from __future__ import annotations
 
 import email.utils
-import importlib
-import sys
-import types
 from datetime import UTC, datetime, timedelta, timezone
 
-from tuimail.models import Envelope, Flags
-
-
-def _install_mail_shim() -> None:
-    """Temporary: a stand-in `tuimail.mail.threads.thread_key` until the real one lands."""
-    try:
-        importlib.import_module("tuimail.mail.threads")
-        return
-    except ImportError:
-        pass
-
-    def thread_key(env: Envelope) -> str:
-        if env.references:
-            return env.references[0]
-        return env.in_reply_to or env.message_id
-
-    threads_mod = types.ModuleType("tuimail.mail.threads")
-    threads_mod.thread_key = thread_key  # type: ignore[attr-defined]
-    import tuimail.mail
-
-    sys.modules["tuimail.mail.threads"] = threads_mod
-    tuimail.mail.threads = threads_mod  # type: ignore[attr-defined]
-
-
-_install_mail_shim()
+from tuimail.models import Flags
 
 
 def header_block(

@@ -331,3 +331,36 @@ def test_addresses_for_completion_and_first_time_sender(store: Store) -> None:
     assert store.known_addresses("Qu") == [Address("Zoë Quux", "zoe@example.net")]
     assert store.known_addresses("%") == []
     assert store.known_addresses("f", limit=5)[0] == Address("Friend", "f@ex.com")
+
+
+def test_ids_are_never_reused(store: Store) -> None:
+    fid = inbox(store)
+    [first] = store.add_messages(fid, [headers(1)])
+    store.remove_uids(fid, [1])
+    [second] = store.add_messages(fid, [headers(2)])
+    assert second > first
+    assert store.message(first) is None
+
+
+def test_replies_share_the_thread_id(store: Store) -> None:
+    fid = inbox(store)
+    root, reply, other = store.add_messages(
+        fid,
+        [
+            headers(1, message_id="<root@x>"),
+            headers(2, message_id="<r1@x>", extra="In-Reply-To: <root@x>\r\nReferences: <root@x>"),
+            headers(3, message_id="<other@x>"),
+        ],
+    )
+    a, b, c = store.summaries([root, reply, other])
+    assert a.thread_id == b.thread_id != c.thread_id
+    assert b.envelope.in_reply_to == "<root@x>" and b.envelope.references == ("<root@x>",)
+
+
+def test_headers_guess_attachments(store: Store) -> None:
+    fid = inbox(store)
+    [mid] = store.add_messages(
+        fid, [headers(1, extra='Content-Type: multipart/mixed; boundary="b"')]
+    )
+    summary = store.message(mid)
+    assert summary is not None and summary.has_attachments

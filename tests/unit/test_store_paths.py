@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from store_helpers import SEEN  # noqa: F401  (also installs the threads stand-in)
 
 from tuimail.errors import StoreError
 from tuimail.models import FolderInfo

@@ -6,7 +6,9 @@ indexed (with what could be read) and carries a `warning`.
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuimail.models import Address, Envelope
@@ -27,13 +29,35 @@ class Indexed:
     warning: str = ""
 
 
-def _thread_key(env: Envelope) -> str:
-    from tuimail.mail import threads
+def default_thread_key(env: Envelope) -> str:
+    """The thread's root Message-ID as far as this message knows it."""
+    if env.references:
+        return env.references[0]
+    return env.in_reply_to or env.message_id
 
+
+def _load_thread_key() -> Callable[[Envelope], str]:
+    # `tuimail.mail.threads` is optional: without it (or before it exists) messages group
+    # by the root of their References, which is what most clients do anyway.
     try:
-        return threads.thread_key(env)
-    except Exception:
-        return env.message_id
+        module = importlib.import_module("tuimail.mail.threads")
+    except ImportError:
+        return default_thread_key
+    func: Callable[[Envelope], str] = getattr(module, "thread_key", default_thread_key)
+    return func
+
+
+_thread_key_func: Callable[[Envelope], str] | None = None
+
+
+def _thread_key(env: Envelope) -> str:
+    global _thread_key_func
+    if _thread_key_func is None:
+        _thread_key_func = _load_thread_key()
+    try:
+        return str(_thread_key_func(env))
+    except Exception:  # a thread key is a nicety: never fail indexing over it
+        return default_thread_key(env)
 
 
 def _describe(exc: Exception) -> str:
