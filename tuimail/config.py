@@ -396,7 +396,11 @@ def _server(
 
 
 def _incoming(check: _Checker, path: str, raw: Any, address: str) -> IncomingConfig:
-    values = check.section(path, raw, INCOMING_FIELDS)
+    fields = INCOMING_FIELDS
+    if isinstance(raw, dict) and raw.get("protocol") == "maildir":
+        # A local Maildir has no server: host is not required.
+        fields = tuple(Field(f.key, f.kind, f.doc, "") if f.key == "host" else f for f in fields)
+    values = check.section(path, raw, fields)
     protocol = Protocol(values["protocol"] or "imap")
     local_path = None
     if protocol is Protocol.MAILDIR:
@@ -406,7 +410,6 @@ def _incoming(check: _Checker, path: str, raw: Any, address: str) -> IncomingCon
             )
         else:
             local_path = Path(values["path"]).expanduser()
-        values.setdefault("host", "")
         values["host"] = values["host"] or "localhost"
         server = _server(check, path, {**values, "tls": "implicit"}, address, "imap")
     else:
