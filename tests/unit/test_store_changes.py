@@ -228,6 +228,15 @@ def test_sync_before_completion_does_not_duplicate(store: Store) -> None:
     assert store.list_ids(archive) == [synced]
     assert store.message(mid) is None
     assert counts(store, "Archive") == (1, 1)
+    assert files(store, "Archive") == []  # the placeholder's file went with it
+
+
+def test_assign_uid(store: Store) -> None:
+    mid = store.append_local(fid(store, "Sent"), full_message(5), SEEN, remote=False)
+    store.assign_uid(mid, 8)
+    assert store.uid_flags(fid(store, "Sent")) == {8: SEEN}
+    store.assign_uid(mid, 9)  # not a placeholder any more: ignored
+    assert store.uid_flags(fid(store, "Sent")) == {8: SEEN}
 
 
 def test_drop_move_puts_the_message_back(store: Store) -> None:

@@ -34,6 +34,7 @@ def test_add_items_raw(store: Store) -> None:
     assert item.next_attempt is None and item.created.tzinfo is not None
     assert store.outbox_raw(item_id) == RAW
     assert (store.root / "outbox" / f"{item_id}.eml").read_bytes() == RAW
+    assert (store.root / "outbox" / f"{item_id}.eml").stat().st_mode & 0o077 == 0
     assert store.outbox_items("other") == []
     assert store.address_seen("a@x.org")  # we wrote to them
 

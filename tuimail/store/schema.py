@@ -85,9 +85,10 @@ CREATE UNIQUE INDEX messages_uid ON messages (folder_id, uid) WHERE uid IS NOT N
 CREATE INDEX messages_by_date ON messages (folder_id, hidden, sort_date);
 CREATE INDEX messages_by_from ON messages (folder_id, hidden, sort_from, sort_date);
 CREATE INDEX messages_by_subject ON messages (folder_id, hidden, sort_subject, sort_date);
+CREATE INDEX messages_by_size ON messages (folder_id, hidden, size, sort_date);
 CREATE INDEX messages_all_by_date ON messages (sort_date);
-CREATE INDEX messages_by_msgid ON messages (message_id) WHERE message_id != '';
-CREATE INDEX messages_by_thread ON messages (thread_id);
+-- Placeholders (uid NULL) are few: a small index finds them without scanning a folder.
+CREATE INDEX messages_placeholders ON messages (folder_id, message_id) WHERE uid IS NULL;
 
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     sender, recipients, cc, subject, body,

@@ -142,6 +142,8 @@ class Store(Pop3State):
         return cls(root, conn)
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA optimize")  # cheap; keeps the planner's statistics fresh
         self._conn.close()
 
     def __enter__(self) -> Self:
@@ -449,7 +451,7 @@ class Store(Pop3State):
         if not uids:
             return found
         top = conn.execute(
-            "SELECT MAX(uid) FROM messages WHERE folder_id = ?", (folder_id,)
+            "SELECT MAX(uid) FROM messages WHERE folder_id = ? AND uid IS NOT NULL", (folder_id,)
         ).fetchone()[0]
         # New mail has UIDs above the highest known one: skip the look-up for those.
         candidates = sorted({u for u in uids if top is not None and u <= top})
@@ -536,7 +538,8 @@ class Store(Pop3State):
         existing = self._existing(conn, folder.id, [i.uid for i in items if i.uid is not None])
         placeholders: dict[str, list[int]] = {}
         for pid, mid in conn.execute(
-            "SELECT id, message_id FROM messages WHERE folder_id = ? AND uid IS NULL "
+            "SELECT id, message_id FROM messages INDEXED BY messages_placeholders "
+            "WHERE folder_id = ? AND uid IS NULL "
             "AND message_id != '' AND hidden = 0 AND NOT EXISTS "
             "(SELECT 1 FROM pending_ops o WHERE o.message_id = messages.id) ORDER BY id",
             (folder.id,),
@@ -804,7 +807,9 @@ class Store(Pop3State):
 
     def max_uid(self, folder_id: int) -> int:
         row = self._conn.execute(
-            "SELECT MAX(x) FROM (SELECT MAX(uid) AS x FROM messages WHERE folder_id = ? "
+            # `uid IS NOT NULL` lets SQLite use the partial (folder_id, uid) index.
+            "SELECT MAX(x) FROM (SELECT MAX(uid) AS x FROM messages "
+            "WHERE folder_id = ? AND uid IS NOT NULL "
             "UNION ALL SELECT MAX(uid) FROM pending_ops WHERE folder_id = ? AND kind = 'move')",
             (folder_id, folder_id),
         ).fetchone()
@@ -885,41 +890,47 @@ class Store(Pop3State):
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"No message with id {message_id} in the local store.")
-            self._give_uid(conn, message_id, row[0], uid, after_op=0)
+            files = self._give_uid(conn, message_id, row[0], uid, after_op=0)
+        self._finish_files(files)
 
     def _give_uid(
         self, conn: sqlite3.Connection, message_id: int, folder_id: int, uid: int, after_op: int
-    ) -> None:
+    ) -> list[tuple[Path, str, Flags]]:
         """The server says local message `message_id`, in `folder_id`, now has `uid`.
 
         The row takes it if it is still a placeholder there; later ops queued against the
-        placeholder take it too. If a sync already added that UID as its own row, the
-        placeholder is redundant: its ops are pointed at the synced row and it goes.
+        placeholder in that folder take it too (also when the row has moved on locally).
+        If a sync already added that UID as its own row, the placeholder is redundant: its
+        ops are pointed at the synced row and it goes. Returns files to unlink after commit.
         """
-        clash = conn.execute(
-            "SELECT id FROM messages WHERE folder_id = ? AND uid = ?", (folder_id, uid)
+        files: list[tuple[Path, str, Flags]] = []
+        row = conn.execute(
+            "SELECT folder_id, uid, filename, flags, keywords FROM messages WHERE id = ?",
+            (message_id,),
         ).fetchone()
-        if clash is not None and clash[0] != message_id:
-            conn.execute(
-                "UPDATE pending_ops SET message_id = ? WHERE message_id = ? AND folder_id = ?",
-                (clash[0], message_id, folder_id),
-            )
-            conn.execute(
-                "DELETE FROM messages WHERE id = ? AND folder_id = ? AND uid IS NULL",
-                (message_id, folder_id),
-            )
-            target = clash[0]
-        else:
-            conn.execute(
-                "UPDATE messages SET uid = ? WHERE id = ? AND folder_id = ? AND uid IS NULL",
-                (uid, message_id, folder_id),
-            )
-            target = message_id
+        target = message_id
+        if row is not None and row[0] == folder_id and row[1] is None:
+            clash = conn.execute(
+                "SELECT id FROM messages WHERE folder_id = ? AND uid = ?", (folder_id, uid)
+            ).fetchone()
+            if clash is None:
+                conn.execute("UPDATE messages SET uid = ? WHERE id = ?", (uid, message_id))
+            else:
+                target = clash[0]
+                conn.execute(
+                    "UPDATE pending_ops SET message_id = ? WHERE message_id = ? AND folder_id = ?",
+                    (target, message_id, folder_id),
+                )
+                conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+                if row[2]:
+                    fdir = self._fdir(self._folder(folder_id))
+                    files.append((fdir, row[2], flags_from_columns(row[3], row[4])))
         conn.execute(
             "UPDATE pending_ops SET uid = ? WHERE message_id = ? AND folder_id = ? "
             "AND uid IS NULL AND id > ?",
             (uid, target, folder_id, after_op),
         )
+        return files
 
     def messages_without_body(
         self, folder_id: int, since: datetime | None = None
@@ -1353,7 +1364,7 @@ class Store(Pop3State):
                 return
             if new_uid is not None and kind in ("move", "copy", "append"):
                 target = dest_id if kind in ("move", "copy") else folder_id
-                self._give_uid(conn, message_id, target, new_uid, after_op=op_id)
+                files += self._give_uid(conn, message_id, target, new_uid, after_op=op_id)
             elif kind == "expunge":
                 row = conn.execute(
                     "SELECT filename, flags, keywords FROM messages "
@@ -1467,7 +1478,8 @@ class Store(Pop3State):
                 assert item_id is not None
                 path = self._outbox_path(item_id)
                 tmp = checked_path(outbox, f".{item_id}.tmp")
-                with open(tmp, "wb") as out:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(fd, "wb") as out:
                     out.write(raw)
                     out.flush()
                     os.fsync(out.fileno())
