@@ -243,9 +243,9 @@ def test_stale_placeholders() -> None:
 
 def test_final_and_progress_state() -> None:
     sel = Selected(5, 110, 30, 9)
-    assert plan.final_state(sel, Mode.QRESYNC, 0) == FolderState(5, 110, 30)
-    assert plan.final_state(sel, Mode.QRESYNC, 115) == FolderState(5, 116, 30)
-    assert plan.final_state(Selected(5, 110, 0, 9), Mode.FULL, 0) == FolderState(5, 110, 0)
+    assert plan.final_state(sel, 0) == FolderState(5, 110, 30)
+    assert plan.final_state(sel, 115) == FolderState(5, 116, 30)
+    assert plan.final_state(Selected(5, 110, 0, 9), 0) == FolderState(5, 110, 0)
     old = FolderState(5, 50, 20)
     assert plan.progress_state(old, sel, False, 80) == FolderState(5, 81, 20)
     assert plan.progress_state(old, sel, True, 10) == FolderState(5, 11, 0)

@@ -240,12 +240,13 @@ def stale_placeholders(
     )
 
 
-def final_state(sel: Selected, mode: Mode, max_uid_seen: int) -> FolderState:
+def final_state(sel: Selected, max_uid_seen: int) -> FolderState:
     """The state recorded once the folder's changes and new messages are all stored.
-    New mail that arrived after SELECT and was fetched anyway moves UIDNEXT past it."""
-    uidnext = max(sel.uidnext, max_uid_seen + 1)
-    modseq = sel.highestmodseq if mode is not Mode.FULL or sel.highestmodseq else 0
-    return FolderState(sel.uidvalidity, uidnext, modseq)
+
+    The HIGHESTMODSEQ is SELECT's: every change up to it has been applied (QRESYNC and
+    CONDSTORE report them, FULL read every flag after SELECT). New mail that arrived after
+    SELECT and was fetched anyway moves UIDNEXT past it."""
+    return FolderState(sel.uidvalidity, max(sel.uidnext, max_uid_seen + 1), sel.highestmodseq)
 
 
 def progress_state(

@@ -1,0 +1,722 @@
+"""The IMAP sync engine: `ImapSession` joins `backends.imap` and the store, following the
+decisions of `sync.plan` (read its docstring for the order of a folder sync and the flag
+conflict rule).
+
+Durability: everything fetched is in the store (Maildir files fsync'ed, index committed)
+before the folder's state moves forward. New messages are stored in batches as they stream
+in; after each batch the folder's UIDNEXT moves to just past the batch (only while the
+server returns UIDs in ascending order, so nothing below it can still be missing) and its
+HIGHESTMODSEQ stays where it was. A dropped connection loses only the batch in flight,
+which the next run fetches again (the store is idempotent on UIDs, so nothing is
+duplicated either). HIGHESTMODSEQ is recorded only once the whole folder is done.
+
+Pending local operations are replayed in queue order; consecutive operations of the same
+kind on the same folder (e.g. "mark these 500 seen") go to the server as one command.
+A transient failure keeps the operation for the next run (`fail_op`), a permanent one drops
+it with a reason (`drop_op`), a network error stops the replay (the worker reconnects).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tuimail.backends import imap_parse as ip
+from tuimail.backends.imap import (
+    BODY_ITEMS,
+    FLAG_ITEMS,
+    HEADER_ITEMS,
+    CommandFailed,
+    ImapConnection,
+    SelectResult,
+)
+from tuimail.config import AccountConfig, IncomingConfig
+from tuimail.errors import (
+    ConfigError,
+    MessageTooLarge,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+    TuimailError,
+)
+from tuimail.models import Flags, FolderInfo, FolderRole, FolderState, Protocol
+from tuimail.secrets import Secret, get_oauth2_token, get_password
+from tuimail.store import NewMessage, PendingOp, Store
+from tuimail.store.types import FolderRow
+from tuimail.sync import plan
+from tuimail.sync.plan import FlagDelta, Mode, Selected
+from tuimail.sync.session import FolderResult, ProgressFn, SyncProgress, SyncSummary
+
+INBOX = "INBOX"
+# New messages are committed in batches: one transaction and one directory fsync each.
+BATCH_MESSAGES = 1000
+BATCH_BYTES = 16 * 1024 * 1024
+# Bodies are fetched this many per UID FETCH, two commands in flight.
+BODY_FETCH_COUNT = 250
+# A pending op that keeps failing with a NO is given up after this many attempts.
+MAX_ATTEMPTS = 5
+# NO codes that say "try again later" (RFC 5530).
+_TRANSIENT_CODES = frozenset(
+    (b"INUSE", b"OVERQUOTA", b"LIMIT", b"UNAVAILABLE", b"SERVERBUG", b"CONTACTADMIN", b"")
+)
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Tally:
+    """What happened to one folder, accumulated while syncing it."""
+
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    bodies: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def result(self, folder: str) -> FolderResult:
+        return FolderResult(
+            folder, self.new, self.changed, self.removed, self.bodies, tuple(self.warnings)
+        )
+
+
+class ImapSession:
+    """The `MailSession` of an IMAP account (see `tuimail.sync.session`)."""
+
+    def __init__(self, account: AccountConfig, store: Store, *, clock: Clock = _now) -> None:
+        incoming = account.incoming
+        if incoming is None or incoming.protocol is not Protocol.IMAP:
+            raise ConfigError(f"Account {account.name!r} has no IMAP [incoming] server.")
+        self.account = account
+        self.config: IncomingConfig = incoming
+        self.store = store
+        self.clock = clock
+        self.conn: ImapConnection | None = None
+
+    # ------------------------------------------------------------ connection
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    def connect(self) -> None:
+        if self.conn is not None and self.conn.connected:
+            return
+        cfg = self.config
+        username = cfg.username or self.account.address
+        token: Secret | None = None
+        password: Secret | None = None
+        if cfg.oauth2_token_command:
+            token = get_oauth2_token(self.name, cfg.oauth2_token_command)
+        elif cfg.auth in ("xoauth2", "oauthbearer"):
+            raise ConfigError(
+                f"auth = {cfg.auth!r} needs oauth2_token_command in "
+                f"[accounts.{self.name}.incoming]."
+            )
+        conn = ImapConnection(cfg, max_literal=cfg.max_message_size)
+        conn.connect()
+        try:
+            if not conn.preauthenticated and token is None:
+                # Asked only now: a server we cannot reach should not trigger a keyring prompt.
+                password = get_password(self.name, "incoming", cfg.password_command)
+            conn.login(username, password=password, token=token)
+            # QRESYNC must be enabled before a SELECT may use it (it implies CONDSTORE).
+            conn.enable("QRESYNC")
+        except BaseException:
+            conn.close()
+            raise
+        self.conn = conn
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.logout()
+
+    def _connection(self) -> ImapConnection:
+        if self.conn is None or not self.conn.connected:
+            self.conn = None
+            self.connect()
+        assert self.conn is not None
+        return self.conn
+
+    # ------------------------------------------------------------ sync
+
+    def sync(self, folders: Sequence[str] | None, progress: ProgressFn) -> SyncSummary:
+        conn = self._connection()
+        pushed, push_warnings = self._push(progress)
+        progress(SyncProgress(self.name, "", "folders", 0, None))
+        infos, warnings = conn.list_folders(self.config.subscribed_only)
+        warnings = [*push_warnings, *warnings]
+        if not any(f.role is FolderRole.INBOX for f in infos):
+            raise ProtocolError(
+                "The server's folder list has no INBOX; the local folders were left as they are."
+            )
+        if self.config.subscribed_only:
+            infos = [f for f in infos if f.subscribed]
+        self.store.sync_folders(self.name, infos)
+        selectable = [f for f in infos if f.selectable]
+        if folders is None:
+            targets = _sync_order(selectable)
+        else:
+            known = {f.name for f in selectable}
+            missing = [f for f in folders if f not in known]
+            if missing:
+                raise NotFoundError(
+                    f"No folder {missing[0]!r} on the server for account {self.name!r}."
+                )
+            targets = list(folders)
+        pending = self.store.pending_ops(self.name)
+        results = []
+        for i, name in enumerate(targets):
+            progress(SyncProgress(self.name, name, "folders", i, len(targets)))
+            results.append(self._sync_folder_safely(name, pending, progress))
+        return SyncSummary(self.name, tuple(results), pushed, tuple(warnings))
+
+    def _sync_folder_safely(
+        self, name: str, pending: Sequence[PendingOp], progress: ProgressFn
+    ) -> FolderResult:
+        """One folder; a protocol error there is reported and the others still sync."""
+        try:
+            return self._sync_folder(name, pending, progress)
+        except NetworkError:
+            raise
+        except (ProtocolError, NotFoundError) as exc:
+            if self.conn is not None and not self.conn.connected:
+                self.conn = None
+            return FolderResult(name, warnings=(exc.message,))
+
+    def _sync_folder(
+        self, name: str, pending_ops: Sequence[PendingOp], progress: ProgressFn
+    ) -> FolderResult:
+        conn = self._connection()
+        row = self.store.folder(self.name, name)
+        if row is None:
+            raise NotFoundError(f"Folder {name!r} is not in the local store.")
+        tally = _Tally()
+        state = row.state
+        mode = plan.choose_mode(
+            state, qresync="QRESYNC" in conn.enabled, condstore=conn.has("CONDSTORE")
+        )
+        top = plan.known_top(state)
+        qresync = None
+        if mode is Mode.QRESYNC:
+            qresync = (state.uidvalidity, state.highestmodseq, b"1:%d" % top if top else b"")
+        selected = conn.select(name, qresync=qresync, condstore=True)
+        sel = Selected(
+            selected.uidvalidity, selected.uidnext, selected.highestmodseq, selected.exists
+        )
+        reset = plan.needs_reset(state, sel)
+        mode = plan.effective_mode(mode, state, sel)
+        if reset:
+            dropped = self.store.reset_folder(row.id, sel.uidvalidity)
+            tally.warnings.append(
+                f"{name}: the server renumbered this folder (UIDVALIDITY changed); its local "
+                "copy was rebuilt."
+                + (
+                    f" {dropped} pending local change(s) to old messages were dropped."
+                    if dropped
+                    else ""
+                )
+            )
+            state = FolderState(sel.uidvalidity, 0, 0)
+            top = 0
+
+        folder_pending = [op for op in pending_ops if op.folder == name]
+        if top:
+            self._sync_flags(conn, row, state, sel, selected, mode, folder_pending, tally, progress)
+
+        start = plan.new_range(state, sel, reset)
+        max_seen = 0
+        if start:
+            max_seen = self._fetch_new(conn, row, state, sel, reset, start, tally, progress)
+        self.store.set_folder_state(row.id, plan.final_state(sel, max_seen))
+        if self.config.bodies != "none":
+            self._fetch_bodies(conn, row, tally, progress)
+        return tally.result(name)
+
+    def _sync_flags(
+        self,
+        conn: ImapConnection,
+        row: FolderRow,
+        state: FolderState,
+        sel: Selected,
+        selected: SelectResult,
+        mode: Mode,
+        pending_ops: Sequence[PendingOp],
+        tally: _Tally,
+        progress: ProgressFn,
+    ) -> None:
+        top = plan.known_top(state)
+        server_flags: dict[int, Flags] = {}
+        vanished: list[tuple[int, int]] = []
+        present: set[int] | None = None
+        local: dict[int, Flags] | None = None
+        if mode is Mode.QRESYNC:
+            server_flags = selected.changed
+            vanished = selected.vanished
+        elif mode is Mode.CONDSTORE:
+            if not plan.flags_unchanged(state, sel, mode):
+                progress(SyncProgress(self.name, row.name, "flags", 0, None))
+                for f in conn.fetch([b"1:%d" % top], FLAG_ITEMS, changedsince=state.highestmodseq):
+                    if f.uid is not None and f.flags is not None and f.uid <= top:
+                        server_flags[f.uid] = f.flags
+            local = self.store.uid_flags(row.id)
+            known = sum(1 for uid in local if uid <= top)
+            new_on_server = 0 if sel.uidnext == state.uidnext else None
+            if plan.need_uid_list(mode, state, sel, known, new_on_server, bool(pending_ops)):
+                present = set()
+                for a, b in conn.search(b"UID 1:%d" % top):
+                    present.update(range(a, min(b, top) + 1))
+        else:
+            progress(SyncProgress(self.name, row.name, "flags", 0, None))
+            present = set()
+            for f in conn.fetch([b"1:%d" % top], FLAG_ITEMS):
+                if f.uid is not None and f.uid <= top:
+                    present.add(f.uid)
+                    if f.flags is not None:
+                        server_flags[f.uid] = f.flags
+        if not server_flags and not vanished and present is None:
+            return  # the common no-change case: not even the local flags are read
+        if local is None:
+            local = self.store.uid_flags(row.id)
+        deltas = plan.combine_deltas(
+            (op.uid, FlagDelta.of(op.add, op.remove))
+            for op in pending_ops
+            if op.kind in ("flags", "expunge") and op.uid is not None
+        )
+        changes = plan.plan_changes(
+            state, local, deltas, server_flags, vanished=vanished, present=present
+        )
+        if changes.flags:
+            tally.changed += self.store.apply_server_flags(row.id, changes.flags)
+        if changes.remove:
+            tally.removed += self.store.remove_uids(row.id, changes.remove)
+        if changes.dropped_pending:
+            tally.warnings.append(
+                f"{row.name}: {len(changes.dropped_pending)} message(s) with local flag changes "
+                "not yet sent were deleted on the server; those changes were dropped."
+            )
+
+    def _fetch_new(
+        self,
+        conn: ImapConnection,
+        row: FolderRow,
+        state: FolderState,
+        sel: Selected,
+        reset: bool,
+        start: int,
+        tally: _Tally,
+        progress: ProgressFn,
+    ) -> int:
+        """Stream the new messages (UIDs from `start`) into the store in batches; returns
+        the highest UID the server reported."""
+        with_body = self.config.bodies == "all"
+        items = BODY_ITEMS if with_body else HEADER_ITEMS
+        expected = max(sel.uidnext - start, 0) or None
+        total_before = self.store.folder_by_id(row.id).total
+        batch: list[NewMessage] = []
+        batch_bytes = 0
+        returned: set[int] = set()
+        too_large: list[int] = []
+        ascending = True
+        last_uid = 0  # of the messages fetched, to check they come in UID order
+        max_seen = 0
+        stored_through = 0
+        sets = [b"%d:*" % start]
+        if self.store.max_uid(row.id) >= start:
+            # Rows that got their UID from our own MOVE/COPY/APPEND (COPYUID, APPENDUID)
+            # are already here, usually with their body: ask for the flags of everything
+            # new, then fetch only what we lack.
+            sets, max_seen = self._known_new(conn, row, sel, start, returned, tally)
+            expected = None
+
+        def flush() -> None:
+            nonlocal batch, batch_bytes, stored_through
+            if not batch:
+                return
+            self.store.add_messages(row.id, batch)
+            if with_body:
+                tally.bodies += sum(1 for m in batch if m.complete)
+            batch, batch_bytes = [], 0
+            if ascending:
+                stored_through = last_uid
+                self.store.set_folder_state(
+                    row.id, plan.progress_state(state, sel, reset, stored_through)
+                )
+            progress(SyncProgress(self.name, row.name, "headers", len(returned), expected))
+
+        progress(SyncProgress(self.name, row.name, "headers", 0, expected))
+        for f in conn.fetch(sets, items, window=1):
+            uid = f.uid
+            if uid is None or uid < start or uid in returned:
+                continue  # `n:*` also returns the last message when nothing is new
+            returned.add(uid)
+            if uid < last_uid:
+                ascending = False
+            last_uid = max(last_uid, uid)
+            raw = f.body if with_body else f.header
+            if isinstance(raw, ip.TooLarge):
+                too_large.append(uid)
+                continue
+            batch.append(
+                NewMessage(
+                    uid=uid,
+                    flags=f.flags or Flags(),
+                    size=f.size or 0,
+                    internaldate=f.internaldate,
+                    raw=raw or b"",
+                    complete=with_body and raw is not None,
+                )
+            )
+            batch_bytes += len(raw or b"")
+            if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
+                flush()
+        flush()
+        tally.new += max(self.store.folder_by_id(row.id).total - total_before, 0)
+        if too_large:
+            # Listed with their headers only; `fetch_body` refuses them with a clear error.
+            self._store_headers(conn, row, too_large)
+            tally.warnings.append(
+                f"{row.name}: {len(too_large)} message(s) larger than max_message_size "
+                f"({self.config.max_message_size} bytes) were listed without their body."
+            )
+        return max(max_seen, last_uid)
+
+    def _known_new(
+        self,
+        conn: ImapConnection,
+        row: FolderRow,
+        sel: Selected,
+        start: int,
+        returned: set[int],
+        tally: _Tally,
+    ) -> tuple[list[bytes], int]:
+        """New UIDs of which we already hold some: update those, drop the ones the server
+        no longer has, and return the UID sets still to fetch (and the highest UID)."""
+        local = {u: f for u, f in self.store.uid_flags(row.id).items() if u >= start}
+        server: dict[int, Flags] = {}
+        for f in conn.fetch([b"%d:*" % start], FLAG_ITEMS):
+            if f.uid is not None and f.uid >= start:
+                server[f.uid] = f.flags or Flags()
+        changed = {u: fl for u, fl in server.items() if u in local and local[u] != fl}
+        if changed:
+            self.store.apply_server_flags(row.id, changed)
+        stale = plan.stale_placeholders(local, start, server.keys(), sel)
+        if stale:
+            tally.removed += self.store.remove_uids(row.id, stale)
+        returned.update(u for u in server if u in local)
+        missing = sorted(u for u in server if u not in local)
+        return _uid_sets(missing, 5000), max(server, default=0)
+
+    def _store_headers(self, conn: ImapConnection, row: FolderRow, uids: Sequence[int]) -> None:
+        batch = []
+        for f in conn.fetch(_uid_sets(uids, 500), HEADER_ITEMS):
+            if f.uid is None or isinstance(f.header, ip.TooLarge):
+                continue
+            batch.append(
+                NewMessage(f.uid, f.flags or Flags(), f.size or 0, f.internaldate, f.header or b"")
+            )
+        self.store.add_messages(row.id, batch)
+
+    def _fetch_bodies(
+        self, conn: ImapConnection, row: FolderRow, tally: _Tally, progress: ProgressFn
+    ) -> None:
+        since = plan.bodies_since(self.config.bodies, self.config.recent_days, self.clock())
+        todo = self.store.messages_without_body(row.id, since)
+        if not todo:
+            return
+        limit = self.config.max_message_size
+        sizes = {s.id: s.size for s in self.store.summaries([mid for mid, _ in todo])}
+        uids = [uid for mid, uid in todo if sizes.get(mid, 0) <= limit]
+        if not uids:
+            return
+        total = len(uids)
+        progress(SyncProgress(self.name, row.name, "bodies", 0, total))
+        done = 0
+        batch: list[NewMessage] = []
+        batch_bytes = 0
+        # Newest first (the list is ordered so); each command's UIDs ascending.
+        sets = [
+            ip.format_uid_set(uids[i : i + BODY_FETCH_COUNT])
+            for i in range(0, total, BODY_FETCH_COUNT)
+        ]
+        wanted = set(uids)
+        for f in conn.fetch(sets, BODY_ITEMS):
+            if f.uid not in wanted or not isinstance(f.body, bytes):
+                continue
+            wanted.discard(f.uid)
+            batch.append(
+                NewMessage(f.uid, f.flags or Flags(), f.size or 0, f.internaldate, f.body, True)
+            )
+            batch_bytes += len(f.body)
+            if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
+                self.store.add_messages(row.id, batch)
+                done += len(batch)
+                tally.bodies += len(batch)
+                batch, batch_bytes = [], 0
+                progress(SyncProgress(self.name, row.name, "bodies", done, total))
+        if batch:
+            self.store.add_messages(row.id, batch)
+            done += len(batch)
+            tally.bodies += len(batch)
+            progress(SyncProgress(self.name, row.name, "bodies", done, total))
+
+    # ------------------------------------------------------------ on demand
+
+    def fetch_body(self, message_id: int) -> None:
+        summary = self.store.message(message_id)
+        if summary is None:
+            raise NotFoundError(f"No message with id {message_id}.")
+        if summary.uid is None:
+            raise NotFoundError(
+                "This message is not on the server yet (a pending local change); its body "
+                "is only local."
+            )
+        if summary.size > self.config.max_message_size:
+            raise MessageTooLarge(
+                f"The message is {summary.size} bytes, more than max_message_size "
+                f"({self.config.max_message_size}). Raise max_message_size to read it."
+            )
+        conn = self._connection()
+        if conn.selected != summary.folder:
+            conn.select(summary.folder, condstore=True)
+        body: bytes | None = None
+        for f in conn.fetch([b"%d" % summary.uid], BODY_ITEMS):
+            if f.uid == summary.uid:
+                if isinstance(f.body, ip.TooLarge):
+                    raise MessageTooLarge(
+                        f"The message is larger than max_message_size "
+                        f"({self.config.max_message_size} bytes)."
+                    )
+                body = f.body
+        if body is None:
+            raise NotFoundError("The message is no longer on the server.")
+        self.store.set_body(message_id, body)
+
+    def wait_for_changes(self, timeout: float, stop: threading.Event) -> bool:
+        conn = self._connection()
+        if conn.selected != INBOX:
+            conn.select(INBOX, condstore=True, readonly=True)
+        return conn.idle(timeout, stop)
+
+    # ------------------------------------------------------------ pushing local changes
+
+    def push_pending(self, progress: ProgressFn) -> int:
+        done, _warnings = self._push(progress)
+        return done
+
+    def _push(self, progress: ProgressFn) -> tuple[int, list[str]]:
+        ops = self.store.pending_ops(self.name)
+        if not ops:
+            return 0, []
+        conn = self._connection()
+        warnings: list[str] = []
+        completed = 0
+        blocked: set[int] = set()  # local messages whose earlier op did not go through
+        progress(SyncProgress(self.name, "", "push", 0, len(ops)))
+        for group in _groups(ops):
+            ready = [
+                op
+                for op in group
+                if op.message_id not in blocked and (op.uid is not None or op.kind == "append")
+            ]
+            for op in group:
+                # One waiting for an earlier op to give it a UID (or that failed) holds back
+                # every later op of its message.
+                if op not in ready and op.message_id is not None:
+                    blocked.add(op.message_id)
+            if not ready:
+                continue
+            try:
+                completed += self._replay(conn, ready, warnings)
+            except NetworkError:
+                raise
+            except TuimailError as exc:
+                self._settle_failure(ready, exc, warnings, blocked)
+                if not conn.connected:
+                    conn = self._connection()
+            progress(SyncProgress(self.name, "", "push", completed, len(ops)))
+        return completed, warnings
+
+    def _settle_failure(
+        self,
+        ops: Sequence[PendingOp],
+        exc: TuimailError,
+        warnings: list[str],
+        blocked: set[int],
+    ) -> None:
+        permanent = isinstance(exc, NotFoundError) or (
+            isinstance(exc, CommandFailed)
+            and (exc.status == b"BAD" or exc.code not in _TRANSIENT_CODES)
+        )
+        for op in ops:
+            if op.message_id is not None:
+                blocked.add(op.message_id)
+            if permanent or op.attempts + 1 >= MAX_ATTEMPTS:
+                self.store.drop_op(op.id, exc.message)
+                warnings.append(f"A local change ({op.kind} in {op.folder}) was given up: {exc}")
+            else:
+                self.store.fail_op(op.id, exc.message)
+
+    def _select_for_change(self, conn: ImapConnection, folder: str) -> None:
+        if conn.selected != folder:
+            conn.select(folder, condstore=True)
+
+    def _replay(self, conn: ImapConnection, ops: Sequence[PendingOp], warnings: list[str]) -> int:
+        kind = ops[0].kind
+        folder = ops[0].folder
+        if kind == "append":
+            return sum(self._replay_append(conn, op, warnings) for op in ops)
+        self._select_for_change(conn, folder)
+        uids = [op.uid for op in ops if op.uid is not None]
+        if kind == "flags":
+            self._replay_flags(conn, ops[0], uids)
+            for op in ops:
+                self.store.complete_op(op.id)
+            return len(ops)
+        if kind == "expunge":
+            conn.store_flags(uids, [b"\\Deleted"], [])
+            if conn.has("UIDPLUS"):
+                conn.expunge(uids)
+            for op in ops:
+                self.store.complete_op(op.id)
+            return len(ops)
+        dest = ops[0].dest_folder
+        if dest is None:
+            raise NotFoundError("The destination folder no longer exists.")
+        move = kind == "move"
+        if move and conn.has("MOVE"):
+            mapping = conn.copy_or_move(uids, dest, move=True)
+        else:
+            mapping = conn.copy_or_move(uids, dest, move=False)
+            if move:
+                conn.store_flags(uids, [b"\\Deleted"], [])
+                if conn.has("UIDPLUS"):
+                    conn.expunge(uids)
+        # With UIDPLUS the server names every message it copied (COPYUID): one it does not
+        # name was not there any more. Without a COPYUID at all we cannot tell for a MOVE
+        # (the source is empty either way); for a COPY the source shows what exists.
+        gone: list[PendingOp] = []
+        if conn.has("UIDPLUS"):
+            unnamed = [op for op in ops if op.uid not in mapping]
+            if mapping:
+                gone = unnamed
+            elif not (move and conn.has("MOVE")):
+                gone = self._missing_on_server(conn, unnamed, folder)
+        for op in ops:
+            if op in gone:
+                # Deleted on the server meanwhile: undo locally and forget it.
+                self.store.drop_op(op.id, "the message no longer exists on the server")
+                if op.uid is not None:
+                    self.store.remove_uids(self._folder_id(folder), [op.uid])
+                warnings.append(
+                    f"A message to {kind} from {folder} had been deleted on the server."
+                )
+            else:
+                self.store.complete_op(op.id, mapping.get(op.uid) if op.uid is not None else None)
+        return len(ops) - len(gone)
+
+    def _missing_on_server(
+        self, conn: ImapConnection, ops: Sequence[PendingOp], folder: str
+    ) -> list[PendingOp]:
+        if not ops:
+            return []
+        uids = [op.uid for op in ops if op.uid is not None]
+        if conn.selected != folder:
+            conn.select(folder, condstore=True)
+        present: set[int] = set()
+        for a, b in conn.search(b"UID " + ip.format_uid_set(uids)):
+            present.update(u for u in uids if a <= u <= b)
+        return [op for op in ops if op.uid not in present]
+
+    def _replay_flags(self, conn: ImapConnection, op: PendingOp, uids: Sequence[int]) -> None:
+        add = ip.flag_atoms(op.add)
+        remove = ip.flag_atoms(op.remove)
+        if not add and not remove:
+            return
+        row = self.store.folder(self.name, op.folder)
+        since = row.state.highestmodseq if row is not None else 0
+        result = conn.store_flags(uids, add, remove, unchangedsince=since)
+        if not result.modified:
+            return
+        # Changed on the server since we last looked: take the server's flags, put our
+        # change back on top (plan.resolve_modified), and replay only our change.
+        modified = [u for u in uids if ip.uid_in_ranges(u, result.modified)]
+        delta = FlagDelta.of(op.add, op.remove)
+        server: dict[int, Flags] = {}
+        for f in conn.fetch([ip.format_uid_set(modified)], FLAG_ITEMS):
+            if f.uid is not None and f.flags is not None:
+                server[f.uid] = plan.resolve_modified(f.flags, delta)
+        conn.store_flags(modified, add, remove)
+        if server and row is not None:
+            self.store.apply_server_flags(row.id, server)
+
+    def _replay_append(self, conn: ImapConnection, op: PendingOp, warnings: list[str]) -> int:
+        if op.message_id is None:
+            self.store.drop_op(op.id, "no local message to upload")
+            return 0
+        raw = self.store.raw(op.message_id)
+        summary = self.store.message(op.message_id)
+        if raw is None or summary is None:
+            self.store.drop_op(op.id, "the local copy is missing")
+            warnings.append(f"A message to upload to {op.folder} had no local copy; skipped.")
+            return 0
+        flags = ip.flag_atoms(summary.flags.names())
+        appended = conn.append(op.folder, raw, flags)
+        new_uid = None
+        if appended is not None:
+            uidvalidity, uid = appended
+            row = self.store.folder(self.name, op.folder)
+            if row is not None and row.state.uidvalidity in (0, uidvalidity):
+                new_uid = uid
+        self.store.complete_op(op.id, new_uid)
+        return 1
+
+    def _folder_id(self, name: str) -> int:
+        row = self.store.folder(self.name, name)
+        if row is None:
+            raise NotFoundError(f"Folder {name!r} is not in the local store.")
+        return row.id
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _sync_order(folders: Iterable[FolderInfo]) -> list[str]:
+    """INBOX first, then folders with roles, then the rest by name."""
+    from tuimail.models import ROLE_ORDER
+
+    return [f.name for f in sorted(folders, key=lambda f: (ROLE_ORDER[f.role], f.name.casefold()))]
+
+
+def _uid_sets(uids: Sequence[int], per_command: int) -> list[bytes]:
+    return [ip.format_uid_set(c) for c in ip.chunk_uids(sorted(uids), per_command)]
+
+
+def _groups(ops: Sequence[PendingOp]) -> list[list[PendingOp]]:
+    """Consecutive ops that one command can replay: same kind, folder, destination and
+    flag change, each message at most once."""
+    groups: list[list[PendingOp]] = []
+    key: tuple[object, ...] | None = None
+    seen: set[int | None] = set()
+    for op in ops:
+        k = (op.kind, op.folder, op.dest_folder, op.add, op.remove)
+        if (
+            groups
+            and k == key
+            and op.kind != "append"
+            and op.message_id not in seen
+            and len(groups[-1]) < 5000
+        ):
+            groups[-1].append(op)
+        else:
+            groups.append([op])
+            key = k
+            seen = set()
+        seen.add(op.message_id)
+    return groups
