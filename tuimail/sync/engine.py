@@ -589,50 +589,42 @@ class ImapSession:
         dest = ops[0].dest_folder
         if dest is None:
             raise NotFoundError("The destination folder no longer exists.")
-        move = kind == "move"
-        if move and conn.has("MOVE"):
-            mapping = conn.copy_or_move(uids, dest, move=True)
-        else:
-            mapping = conn.copy_or_move(uids, dest, move=False)
-            if move:
-                conn.store_flags(uids, [b"\\Deleted"], [])
-                if conn.has("UIDPLUS"):
-                    conn.expunge(uids)
-        # With UIDPLUS the server names every message it copied (COPYUID): one it does not
-        # name was not there any more. Without a COPYUID at all we cannot tell for a MOVE
-        # (the source is empty either way); for a COPY the source shows what exists.
-        gone: list[PendingOp] = []
-        if conn.has("UIDPLUS"):
-            unnamed = [op for op in ops if op.uid not in mapping]
-            if mapping:
-                gone = unnamed
-            elif not (move and conn.has("MOVE")):
-                gone = self._missing_on_server(conn, unnamed, folder)
+        # Which of them still exist: a message deleted on the server meanwhile cannot be
+        # moved, and its local copy (already in the destination) must go.
+        present = self._present(conn, uids)
+        live = [u for u in uids if u in present]
+        mapping: dict[int, int] = {}
+        if live:
+            move = kind == "move"
+            if move and conn.has("MOVE"):
+                mapping = conn.copy_or_move(live, dest, move=True)
+            else:
+                mapping = conn.copy_or_move(live, dest, move=False)
+                if move:
+                    conn.store_flags(live, [b"\\Deleted"], [])
+                    if conn.has("UIDPLUS"):
+                        conn.expunge(live)
+        gone = 0
         for op in ops:
-            if op in gone:
-                # Deleted on the server meanwhile: undo locally and forget it.
+            if op.uid is not None and op.uid not in present:
                 self.store.drop_op(op.id, "the message no longer exists on the server")
-                if op.uid is not None:
-                    self.store.remove_uids(self._folder_id(folder), [op.uid])
+                # drop_op put the row back where it came from; it is gone there too.
+                self.store.remove_uids(self._folder_id(folder), [op.uid])
                 warnings.append(
                     f"A message to {kind} from {folder} had been deleted on the server."
                 )
+                gone += 1
             else:
                 self.store.complete_op(op.id, mapping.get(op.uid) if op.uid is not None else None)
-        return len(ops) - len(gone)
+        return len(ops) - gone
 
-    def _missing_on_server(
-        self, conn: ImapConnection, ops: Sequence[PendingOp], folder: str
-    ) -> list[PendingOp]:
-        if not ops:
-            return []
-        uids = [op.uid for op in ops if op.uid is not None]
-        if conn.selected != folder:
-            conn.select(folder, condstore=True)
-        present: set[int] = set()
-        for a, b in conn.search(b"UID " + ip.format_uid_set(uids)):
-            present.update(u for u in uids if a <= u <= b)
-        return [op for op in ops if op.uid not in present]
+    def _present(self, conn: ImapConnection, uids: Sequence[int]) -> set[int]:
+        """Which of `uids` exist in the selected folder."""
+        found: set[int] = set()
+        if not uids:
+            return found
+        ranges = conn.search(b"UID " + ip.format_uid_set(uids))
+        return {u for u in uids if ip.uid_in_ranges(u, ranges)}
 
     def _replay_flags(self, conn: ImapConnection, op: PendingOp, uids: Sequence[int]) -> None:
         add = ip.flag_atoms(op.add)

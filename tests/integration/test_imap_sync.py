@@ -1,0 +1,565 @@
+"""The IMAP sync engine against the real Dovecot: both directions, all three sync modes
+(QRESYNC, CONDSTORE only, neither), resets, faults."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+from servers.dovecot import CAPABILITY_WITHOUT_CONDSTORE, DovecotServer, User
+
+from tuimail.config import AccountConfig, IncomingConfig
+from tuimail.errors import NetworkError
+from tuimail.models import Flags, TLSMode
+from tuimail.store import Store
+from tuimail.sync import engine as engine_mod
+from tuimail.sync.engine import ImapSession
+from tuimail.sync.session import SyncProgress, SyncSummary
+
+pytestmark = pytest.mark.servers
+
+ACCOUNT = "acct"
+
+
+def message(i: int, subject: str | None = None, body: bytes = b"", date: str = "") -> bytes:
+    date = date or "Mon, 01 Jan 2024 10:00:00 +0000"
+    text = body or b"Body of message %d.\r\n" % i
+    return (
+        b"Date: %s\r\nFrom: Sender %d <sender%d@example.org>\r\nTo: me@tuimail.test\r\n"
+        b"Message-ID: <msg%d@example.org>\r\nSubject: %s\r\n\r\n%s"
+        % (date.encode(), i, i, i, (subject or f"Message {i}").encode(), text)
+    )
+
+
+@dataclass
+class Env:
+    server: DovecotServer
+    user: User
+    store: Store
+    tmp: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def account(
+        self, *, bodies: str = "all", port: int | None = None, **kw: object
+    ) -> AccountConfig:
+        incoming = IncomingConfig(
+            host="127.0.0.1",
+            port=port or self.server.imaps_port,
+            tls=kw.pop("tls", TLSMode.IMPLICIT),  # type: ignore[arg-type]
+            username=self.user.name,
+            ca_file=self.server.ca_file,
+            timeout=10.0,
+            bodies=bodies,
+            **kw,  # type: ignore[arg-type]
+        )
+        return AccountConfig(name=ACCOUNT, address=self.user.address, incoming=incoming)
+
+    def session(self, **kw: object) -> ImapSession:
+        session = ImapSession(self.account(**kw), self.store)  # type: ignore[arg-type]
+        session.connect()
+        return session
+
+    def sync(self, **kw: object) -> SyncSummary:
+        session = self.session(**kw)
+        try:
+            return session.sync(None, lambda p: None)
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def other_client(self, folder: str = "INBOX") -> Iterator[IMAPClient]:
+        """Another mail client changing things on the server."""
+        ctx = ssl.create_default_context(cafile=str(self.server.ca_file))
+        client = IMAPClient("127.0.0.1", self.server.imaps_port, ssl_context=ctx, timeout=10)
+        client.login(self.user.name, self.user.password)
+        client.select_folder(folder)
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.logout()
+
+    def local(self, folder: str = "INBOX") -> dict[int, Flags]:
+        row = self.store.folder(ACCOUNT, folder)
+        assert row is not None
+        return self.store.uid_flags(row.id)
+
+    def subjects(self, folder: str = "INBOX") -> list[str]:
+        return sorted(m.envelope.subject for m in self.store.list_messages(ACCOUNT, folder))
+
+    def server_uids(self, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
+        with self.other_client(folder) as c:
+            uids = c.search("ALL")
+            if not uids:
+                return {}
+            return {uid: d[b"FLAGS"] for uid, d in c.fetch(uids, ["FLAGS"]).items()}
+
+
+SERVER_KINDS = ["qresync", "condstore", "plain"]
+
+
+@pytest.fixture(scope="module")
+def condstore_only(test_ca: object) -> Iterator[DovecotServer]:
+    """A Dovecot advertising CONDSTORE but not QRESYNC (the middle sync mode)."""
+    server = DovecotServer(test_ca, capability_override=CAPABILITY_WITHOUT_CONDSTORE + " CONDSTORE")  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Env]:
+    kind = getattr(request, "param", "qresync")
+    if kind == "qresync":
+        server = request.getfixturevalue("dovecot")
+    elif kind == "condstore":
+        server = request.getfixturevalue("condstore_only")
+    else:
+        server = request.getfixturevalue("dovecot_no_condstore")
+    user = server.add_user(f"u{time.monotonic_ns() % 10**10}", "secret-pw")
+    monkeypatch.setenv("TUIMAIL_PASSWORD_ACCT", user.password)
+    store = Store.open(tmp_path / "store")
+    try:
+        yield Env(server, user, store, tmp_path, monkeypatch)
+    finally:
+        store.close()
+
+
+all_modes = pytest.mark.parametrize("env", SERVER_KINDS, indirect=True)
+
+
+# ----------------------------------------------------------------------------- basics
+
+
+@all_modes
+def test_initial_and_incremental_sync(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(40)])
+    summary = env.sync(bodies="none")
+    inbox = next(f for f in summary.folders if f.folder == "INBOX")
+    assert inbox.new == 40 and inbox.bodies == 0
+    assert len(env.local()) == 40
+    row = env.store.folder(ACCOUNT, "INBOX")
+    assert row is not None and row.state.uidnext == 41 and row.total == 40
+    # headers only: listed, but no body yet
+    some = env.store.list_messages(ACCOUNT, "INBOX", limit=1)[0]
+    assert some.envelope.subject.startswith("Message ")
+    assert env.store.raw(some.id) is None
+    # incremental: only the new ones
+    env.server.deliver_many(env.user, [message(i) for i in range(40, 45)])
+    summary = env.sync(bodies="none")
+    inbox = next(f for f in summary.folders if f.folder == "INBOX")
+    assert inbox.new == 5
+    assert sorted(env.local()) == list(range(1, 46))
+    # a resync with nothing new changes nothing
+    summary = env.sync(bodies="none")
+    assert all(f.new == f.changed == f.removed == 0 for f in summary.folders)
+
+
+def test_folders_roles_and_changes(env: Env) -> None:
+    env.server.create_folder(env.user, "Projects/Alpha")
+    env.server.create_folder(env.user, "Entwürfe alt")
+    env.sync(bodies="none")
+    roles = {f.name: f.role.value for f in env.store.folders(ACCOUNT)}
+    assert roles["INBOX"] == "inbox" and roles["Sent"] == "sent" and roles["Trash"] == "trash"
+    assert roles["Junk"] == "junk" and roles["Drafts"] == "drafts" and roles["Archive"] == "archive"
+    assert "Projects/Alpha" in roles and "Entwürfe alt" in roles  # modified UTF-7 decoded
+    env.server.deliver(env.user, message(1), folder="Projects/Alpha")
+    env.sync(bodies="none")
+    assert env.subjects("Projects/Alpha") == ["Message 1"]
+    # deleted and renamed on the server
+    env.server.doveadm("mailbox", "delete", "-u", env.user.name, "Entwürfe alt")
+    env.server.doveadm("mailbox", "rename", "-u", env.user.name, "Projects/Alpha", "Beta")
+    env.sync(bodies="none")
+    names = {f.name for f in env.store.folders(ACCOUNT)}
+    assert "Entwürfe alt" not in names and "Projects/Alpha" not in names
+    assert "Beta" in names
+    assert env.subjects("Beta") == ["Message 1"]
+
+
+def test_bodies_policies(env: Env) -> None:
+    old = "Tue, 01 Jan 2019 10:00:00 +0000"
+    recent = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(time.time() - 86400))
+    env.server.deliver_many(env.user, [message(i, date=old) for i in range(3)])
+    env.server.deliver_many(env.user, [message(i, date=recent) for i in range(3, 5)])
+    env.sync(bodies="recent", recent_days=30)
+    have = {
+        m.envelope.subject: env.store.raw(m.id) is not None
+        for m in env.store.list_messages(ACCOUNT, "INBOX")
+    }
+    assert have == {f"Message {i}": i >= 3 for i in range(5)}
+    summary = env.sync(bodies="all")
+    assert next(f for f in summary.folders if f.folder == "INBOX").bodies == 3
+    for m in env.store.list_messages(ACCOUNT, "INBOX"):
+        i = int(m.envelope.subject.split()[1])
+        assert env.store.raw(m.id) == message(i, date=old if i < 3 else recent)
+
+
+def test_fetch_body_on_demand(env: Env) -> None:
+    env.server.deliver(env.user, message(7, body=b"the full text\r\n"))
+    session = env.session(bodies="none")
+    try:
+        session.sync(None, lambda p: None)
+        [m] = env.store.list_messages(ACCOUNT, "INBOX")
+        assert env.store.raw(m.id) is None
+        session.fetch_body(m.id)
+        assert env.store.raw(m.id) == message(7, body=b"the full text\r\n")
+    finally:
+        session.close()
+
+
+def test_malformed_message_is_listed_with_the_rest(env: Env) -> None:
+    bad = (
+        b"From: =?utf-8?b?////?= <\x00broken\r\nSubject: =?x-unknown?q?=ZZ?=\r\n"
+        b"Content-Type: multipart/mixed; boundary=\r\nDate: not a date\r\n\r\n\xff\xfe--\r\n"
+    )
+    env.server.deliver_many(env.user, [message(1), bad, message(2)])
+    env.sync(bodies="all")
+    assert len(env.local()) == 3
+    msgs = env.store.list_messages(ACCOUNT, "INBOX")
+    assert {m.envelope.subject for m in msgs} >= {"Message 1", "Message 2"}
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+@all_modes
+def test_server_flag_changes_show_up(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(10)])
+    env.sync(bodies="none")
+    with env.other_client() as c:
+        c.add_flags([1, 2], [b"\\Seen"])
+        c.add_flags([3], [b"$Important", b"\\Flagged"])
+        c.add_flags([4], [b"\\Seen"])
+    env.sync(bodies="none")
+    local = env.local()
+    assert local[1].seen and local[2].seen and not local[5].seen
+    assert local[3].flagged and local[3].keywords == {"$Important"}
+    with env.other_client() as c:
+        c.remove_flags([4], [b"\\Seen"])
+        c.remove_flags([3], [b"$Important"])
+    summary = env.sync(bodies="none")
+    local = env.local()
+    assert not local[4].seen and local[3].keywords == frozenset() and local[3].flagged
+    assert next(f for f in summary.folders if f.folder == "INBOX").changed == 2
+
+
+@all_modes
+def test_local_flags_reach_the_server(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(5)])
+    env.sync(bodies="none")
+    ids = {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "INBOX")}
+    env.store.set_flags([ids[1], ids[2]], add=["seen", "$Work"])
+    env.store.set_flags([ids[3]], add=["flagged"])
+    summary = env.sync(bodies="none")
+    assert summary.pushed == 3
+    assert env.store.pending_ops(ACCOUNT) == []
+    flags = env.server_uids()
+    assert set(flags[1]) == {b"\\Seen", b"$Work"} and set(flags[2]) == {b"\\Seen", b"$Work"}
+    assert b"\\Flagged" in flags[3]
+    env.store.set_flags([ids[1]], remove=["$Work", "seen"])
+    env.sync(bodies="none")
+    assert env.server_uids()[1] == ()
+
+
+@pytest.mark.parametrize("env", ["qresync", "condstore"], indirect=True)
+def test_conflict_local_change_wins_for_its_flags_only(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(3)])
+    with env.other_client() as c:
+        c.add_flags([2], [b"$Old"])
+    env.sync(bodies="none")
+    ids = {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "INBOX")}
+    # Locally: 1 marked seen, $Old taken off 2. Meanwhile on the server (so our STORE with
+    # UNCHANGEDSINCE meets [MODIFIED]): 1 flagged and marked unseen, 2 gets $New.
+    env.store.set_flags([ids[1]], add=["seen"])
+    env.store.set_flags([ids[2]], remove=["$Old"])
+    with env.other_client() as c:
+        c.add_flags([1], [b"\\Flagged"])
+        c.add_flags([2], [b"$New"])
+        c.add_flags([3], [b"\\Seen"])
+    env.sync(bodies="none")
+    server = env.server_uids()
+    assert set(server[1]) == {b"\\Seen", b"\\Flagged"}  # ours and theirs
+    assert set(server[2]) == {b"$New"}  # our removal of $Old wins, their $New stays
+    assert set(server[3]) == {b"\\Seen"}
+    local = env.local()
+    assert local[1] == Flags(seen=True, flagged=True)
+    assert local[2] == Flags(keywords=frozenset({"$New"}))
+    assert local[3] == Flags(seen=True)
+    assert env.store.pending_ops(ACCOUNT) == []
+
+
+def test_failed_push_keeps_the_local_change(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(2)])
+    env.sync(bodies="none")
+    ids = {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "INBOX")}
+    env.store.set_flags([ids[1]], add=["seen"])
+    # The server marks it flagged; our sync reads that before the change is pushed.
+    with env.other_client() as c:
+        c.add_flags([1], [b"\\Flagged"])
+    session = env.session(bodies="none")
+    try:
+        # Flags only (no push): the pending change is re-applied on top of the server's.
+        session._sync_folder("INBOX", env.store.pending_ops(ACCOUNT), lambda p: None)
+        assert env.local()[1] == Flags(seen=True, flagged=True)
+        assert len(env.store.pending_ops(ACCOUNT)) == 1
+    finally:
+        session.close()
+    env.sync(bodies="none")
+    assert set(env.server_uids()[1]) == {b"\\Seen", b"\\Flagged"}
+
+
+# ----------------------------------------------------------------------------- moves, deletes
+
+
+@all_modes
+def test_local_move_and_delete_reach_the_server(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(6)])
+    env.sync(bodies="all")
+    ids = {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "INBOX")}
+    archive = env.store.folder(ACCOUNT, "Archive")
+    assert archive is not None
+    env.store.move([ids[1], ids[2]], archive.id)
+    env.store.delete([ids[3]])
+    env.sync(bodies="all")
+    assert sorted(env.server_uids("INBOX")) == [4, 5, 6]
+    assert len(env.server_uids("Archive")) == 2 and len(env.server_uids("Trash")) == 1
+    assert env.subjects("Archive") == ["Message 0", "Message 1"]
+    assert env.subjects("Trash") == ["Message 2"]
+    # the moved rows carry their new server UIDs: no duplicates after another sync
+    env.sync(bodies="all")
+    assert len(env.store.list_messages(ACCOUNT, "Archive")) == 2
+    assert sorted(env.local("Archive")) == sorted(env.server_uids("Archive"))
+    # deleting in Trash expunges
+    [trashed] = env.store.list_messages(ACCOUNT, "Trash")
+    env.store.delete([trashed.id])
+    env.sync(bodies="all")
+    assert env.server_uids("Trash") == {} and env.local("Trash") == {}
+
+
+@all_modes
+def test_server_moves_and_expunges_show_up(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(6)])
+    env.sync(bodies="none")
+    with env.other_client() as c:
+        c.move([1, 2], "Archive")
+        c.delete_messages([3])
+        c.expunge()
+    summary = env.sync(bodies="none")
+    assert sorted(env.local()) == [4, 5, 6]
+    assert env.subjects("Archive") == ["Message 0", "Message 1"]
+    assert next(f for f in summary.folders if f.folder == "INBOX").removed == 3
+
+
+def test_move_of_a_message_deleted_on_the_server(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(2)])
+    env.sync(bodies="none")
+    ids = {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "INBOX")}
+    archive = env.store.folder(ACCOUNT, "Archive")
+    assert archive is not None
+    env.store.move([ids[1]], archive.id)
+    with env.other_client() as c:
+        c.delete_messages([1])
+        c.expunge()
+    summary = env.sync(bodies="none")
+    assert env.store.pending_ops(ACCOUNT) == []
+    assert env.store.list_messages(ACCOUNT, "Archive") == []
+    assert env.server_uids("Archive") == {}
+    assert sorted(env.local()) == [2]
+    assert [m.uid for m in env.store.list_messages(ACCOUNT, "INBOX")] == [2]
+    assert any("deleted on the server" in w for w in summary.warnings)
+
+
+def test_append_reaches_the_server(env: Env) -> None:
+    env.sync(bodies="all")
+    drafts = env.store.folder(ACCOUNT, "Drafts")
+    assert drafts is not None
+    raw = message(99, subject="My draft")
+    mid = env.store.append_local(drafts.id, raw, Flags(draft=True, seen=True))
+    env.sync(bodies="all")
+    assert env.store.pending_ops(ACCOUNT) == []
+    server = env.server_uids("Drafts")
+    assert len(server) == 1 and set(next(iter(server.values()))) == {b"\\Draft", b"\\Seen"}
+    summary = env.store.message(mid)
+    assert summary is not None and summary.uid == next(iter(server))
+    env.sync(bodies="all")
+    assert len(env.store.list_messages(ACCOUNT, "Drafts")) == 1
+
+
+# ----------------------------------------------------------------------------- resets, faults
+
+
+def test_uidvalidity_change_rebuilds_the_folder(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(5)])
+    env.sync(bodies="all")
+    ids = [m.id for m in env.store.list_messages(ACCOUNT, "INBOX")]
+    env.store.set_flags(ids[:1], add=["flagged"])  # pending for an old UID
+    env.server.reset_mailbox(env.user)
+    env.server.deliver_many(env.user, [message(i, subject=f"New {i}") for i in range(3)])
+    session = env.session(bodies="all")
+    try:
+        # Skip the push: the pending op must be dropped by the reset, with a warning.
+        pending = env.store.pending_ops(ACCOUNT)
+        session.conn.list_folders()  # type: ignore[union-attr]
+        result = session._sync_folder("INBOX", pending, lambda p: None)
+    finally:
+        session.close()
+    assert env.subjects() == ["New 0", "New 1", "New 2"]  # no ghosts of the old ones
+    assert any("UIDVALIDITY" in w and "1 pending" in w for w in result.warnings)
+    assert env.store.pending_ops(ACCOUNT) == []
+    for m in env.store.list_messages(ACCOUNT, "INBOX"):
+        assert env.store.raw(m.id) is not None
+
+
+class CuttingProxy:
+    """A TCP relay to the real server that cuts the connection after the server has sent
+    `limit` bytes (TLS passes through untouched: the certificate still verifies)."""
+
+    def __init__(self, target_port: int, limit: int) -> None:
+        self.target_port = target_port
+        self.limit = limit
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.threads: list[threading.Thread] = []
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            client, _ = self.listener.accept()
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            sent = [0]
+
+            def pump(src: socket.socket, dst: socket.socket, count: bool) -> None:
+                with contextlib.suppress(OSError):
+                    while True:
+                        data = src.recv(65536)
+                        if not data:
+                            break
+                        if count:
+                            if sent[0] + len(data) > self.limit:
+                                dst.sendall(data[: self.limit - sent[0]])
+                                break
+                            sent[0] += len(data)
+                        dst.sendall(data)
+                for s in (client, upstream):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+            for args in ((upstream, client, True), (client, upstream, False)):
+                t = threading.Thread(target=pump, args=args, daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("bodies", ["all", "none"])
+def test_connection_cut_mid_fetch_then_resumed(
+    env: Env, bodies: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_mod, "BATCH_MESSAGES", 40)
+    filler = b"x" * 2000 + b"\r\n"
+    env.server.deliver_many(env.user, [message(i, body=filler) for i in range(300)])
+    proxy = CuttingProxy(env.server.imaps_port, limit=180_000 if bodies == "all" else 25_000)
+    try:
+        session = ImapSession(env.account(bodies=bodies, port=proxy.port), env.store)
+        with pytest.raises(NetworkError):
+            session.connect()
+            session.sync(["INBOX"], lambda p: None)
+        session.close()
+    finally:
+        proxy.close()
+    stored = env.local()
+    assert 0 < len(stored) < 300  # some whole batches made it, not everything
+    row = env.store.folder(ACCOUNT, "INBOX")
+    assert row is not None
+    # the state never claims more than what is stored
+    assert all(uid in stored for uid in range(1, row.state.uidnext))
+    assert row.state.highestmodseq == 0
+    env.sync(bodies=bodies)
+    msgs = env.store.list_messages(ACCOUNT, "INBOX")
+    assert sorted(m.uid for m in msgs) == list(range(1, 301))
+    assert len({m.envelope.message_id for m in msgs}) == 300
+    if bodies == "all":
+        assert all(env.store.raw(m.id) is not None for m in msgs)
+
+
+def test_starttls_and_plaintext_port(env: Env) -> None:
+    env.server.deliver(env.user, message(1))
+    summary = env.sync(bodies="all", tls=TLSMode.STARTTLS, port=env.server.imap_port)
+    assert summary.new == 1
+    logins = env.server.logins(env.user, wait_for=1)
+    assert logins and all(r.tls for r in logins)
+
+
+# ----------------------------------------------------------------------------- IDLE
+
+
+def test_wait_for_changes(env: Env) -> None:
+    session = env.session(bodies="none")
+    try:
+        session.sync(None, lambda p: None)
+        stop = threading.Event()
+        t0 = time.monotonic()
+        assert session.wait_for_changes(1.5, stop) is False
+        assert 1.4 < time.monotonic() - t0 < 3.0
+        timer = threading.Timer(0.3, lambda: env.server.deliver(env.user, message(1)))
+        timer.start()
+        t0 = time.monotonic()
+        assert session.wait_for_changes(20, stop) is True
+        assert time.monotonic() - t0 < 10
+        timer.join()
+        # stop is honoured promptly
+        threading.Timer(0.3, stop.set).start()
+        t0 = time.monotonic()
+        session.wait_for_changes(60, stop)
+        assert time.monotonic() - t0 < 2.5
+        # and the connection is still usable afterwards
+        summary = session.sync(["INBOX"], lambda p: None)
+        assert summary.new == 1
+    finally:
+        session.close()
+
+
+def test_progress_is_reported(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(5)])
+    seen: list[SyncProgress] = []
+    session = env.session(bodies="all")
+    try:
+        session.sync(["INBOX"], seen.append)
+    finally:
+        session.close()
+    assert any(p.stage == "headers" and p.folder == "INBOX" for p in seen)
+    assert seen[-1].folder == "INBOX"
+    assert all(p.account == ACCOUNT for p in seen)
+
+
+@all_modes
+def test_each_server_kind_takes_its_sync_mode(env: Env, request: pytest.FixtureRequest) -> None:
+    kind = request.node.callspec.params["env"]
+    env.server.deliver(env.user, message(1))
+    session = env.session(bodies="none")
+    try:
+        session.sync(["INBOX"], lambda p: None)
+        assert session.conn is not None
+        assert ("QRESYNC" in session.conn.enabled) is (kind == "qresync")
+        assert session.conn.has("CONDSTORE") is (kind != "plain")
+    finally:
+        session.close()
+    row = env.store.folder(ACCOUNT, "INBOX")
+    assert row is not None
+    assert (row.state.highestmodseq > 0) is (kind != "plain")
