@@ -36,16 +36,29 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("attempts", "minutes"), [(0, 1), (1, 1), (2, 2), (3, 4), (4, 8), (6, 32), (7, 60), (100, 60)]
+    ("age", "wait"),
+    [(0, 1), (0.5, 1), (1, 1), (2, 2), (7, 7), (59, 59), (60, 60), (600, 60), (-5, 1)],
 )
-def test_backoff(attempts: int, minutes: int) -> None:
-    assert backoff(attempts) == timedelta(minutes=minutes)
+def test_backoff(age: float, wait: int) -> None:
+    assert backoff(timedelta(minutes=age)) == timedelta(minutes=wait)
 
 
-@given(st.integers(min_value=0, max_value=10_000))
-def test_backoff_grows_and_is_capped(attempts: int) -> None:
-    assert timedelta(minutes=1) <= backoff(attempts) <= BACKOFF_CAP
-    assert backoff(attempts) <= backoff(attempts + 1)
+@given(st.integers(min_value=0, max_value=10**7))
+def test_backoff_doubles_from_try_to_try_up_to_the_cap(seconds: int) -> None:
+    age = timedelta(seconds=seconds)
+    wait = backoff(age)
+    assert timedelta(minutes=1) <= wait <= BACKOFF_CAP
+    # The next try happens at age + wait; the wait after that is never shorter.
+    assert backoff(age + wait) >= wait
+
+
+def test_backoff_sequence() -> None:
+    age, waits = timedelta(0), []
+    for _ in range(9):
+        wait = backoff(age)
+        waits.append(int(wait.total_seconds() // 60))
+        age += wait
+    assert waits == [1, 1, 2, 4, 8, 16, 32, 60, 60]
 
 
 def _item(state: OutboxState, next_attempt: datetime | None = None) -> OutboxItem:

@@ -83,12 +83,15 @@ Status = Literal["sent", "queued", "failed", "uncertain", "skipped"]
 # ----------------------------------------------------------------------------- schedule
 
 
-def backoff(attempts: int) -> timedelta:
-    """Wait after the `attempts`-th failed try: 1, 2, 4, ... minutes, at most an hour."""
-    if attempts <= 1:
-        return BACKOFF_FIRST
-    exponent = min(attempts - 1, 16)  # 2**16 minutes is far past the cap already
-    return min(BACKOFF_FIRST * (1 << exponent), BACKOFF_CAP)
+def backoff(age: timedelta) -> timedelta:
+    """How long to wait after a failed try of a message queued `age` ago.
+
+    As long as it has already waited (at least a minute, at most an hour), so the waits
+    double from try to try: 1, 1, 2, 4, 8, ... minutes. Counting by age rather than by
+    tries needs no extra state, and counts tries that failed before reaching the server
+    (which the outbox's attempt counter does not).
+    """
+    return min(max(age, BACKOFF_FIRST), BACKOFF_CAP)
 
 
 def is_due(item: OutboxItem, now: datetime, *, ignore_schedule: bool = False) -> bool:
@@ -525,9 +528,8 @@ def _retry(
     store: Store, item: OutboxItem, error: str, code: int, now: Callable[[], datetime]
 ) -> Outcome:
     """Back to the queue with the next retry time (the message was not delivered)."""
-    # The item's attempts count (from before this try) plus this one sets the wait, whether
-    # or not this try got as far as outbox_mark_attempt.
-    retry_at = now() + backoff(item.attempts + 1)
+    moment = now()
+    retry_at = moment + backoff(moment - item.created)
     store.outbox_mark_failed(item.id, error, retry_at)
     return Outcome(item.id, item.account, item.message_id, "queued", error, code, retry_at=retry_at)
 

@@ -71,6 +71,7 @@ MIN_DATA_TIMEOUT = 60.0
 
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+_QUOTED_LOCAL = re.compile(r'^"(?:[^"\\]|\\.)*"(?=@)')
 
 
 # ----------------------------------------------------------------------------- pure parts
@@ -96,7 +97,8 @@ def envelope_address(address: str, smtputf8: bool) -> str:
     IDNA (xn--...) when the server lacks SMTPUTF8; a non-ASCII local part needs SMTPUTF8.
     Raises ValueError for an address that cannot be sent.
     """
-    if re.search(r"[\s<>\x00-\x1f\x7f]", address):
+    unquoted = _QUOTED_LOCAL.sub("", address, count=1)
+    if re.search(r"[\x00-\x1f\x7f]", address) or re.search(r"[\s<>]", unquoted):
         raise ValueError(f"{address!r} contains characters not allowed in an address")
     if address.isascii() or smtputf8:
         return address
