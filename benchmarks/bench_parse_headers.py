@@ -55,14 +55,20 @@ def main() -> None:
     for b in blocks[:2000]:  # warm caches (regexes, timezone objects, codecs)
         parse_headers(b)
 
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
+    # CPU time as well as wall time: the machine is shared, and wall time on a busy box
+    # mostly measures the other processes.
+    best_wall = best_cpu = float("inf")
+    for _ in range(5):
+        w0, c0 = time.perf_counter(), time.process_time()
         for b in blocks:
             parse_headers(b)
-        best = min(best, time.perf_counter() - t0)
-    per = best / n * 1e6
-    print(f"parse_headers: {n} blocks in {best:.3f} s = {per:.1f} µs/block (target <= 20)")
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    best = best_cpu
+    print(
+        f"parse_headers: {n} blocks in {best_cpu:.3f} s CPU = {best_cpu / n * 1e6:.1f} µs/block"
+        f" (wall {best_wall / n * 1e6:.1f} µs; target <= 20)"
+    )
 
     t0 = time.perf_counter()
     for b in blocks:

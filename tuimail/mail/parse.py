@@ -60,7 +60,7 @@ __all__ = [
 _MONTHS = {
     m: i
     for i, m in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
 _TZ_CACHE: dict[int, timezone] = {0: UTC}
@@ -92,20 +92,35 @@ def parse_date(value: str) -> datetime | None:
     m = _DATE_CANONICAL.match(value)
     if m is not None:
         day, mon, year, hh, mm, ss, zone = m.groups()
-        month = _MONTHS.get(mon.lower())
-        zmin = int(zone[3:])
-        if month is not None and zmin < 60:
-            offset = int(zone[1:3]) * 3600 + zmin * 60
-            tz = _tz(-offset if zone[0] == "-" else offset)
-            if tz is None:
-                return None
+        month = _MONTHS.get(mon)
+        tz = _ZONE_CACHE.get(zone)
+        if tz is None:
+            tz = _zone(zone)
+        if month is not None and tz is not None:
             try:
                 return datetime(
-                    int(year), month, int(day), int(hh), int(mm), min(int(ss or 0), 59), tzinfo=tz
+                    int(year), month, int(day), int(hh), int(mm), int(ss) if ss else 0, tzinfo=tz
                 )
             except ValueError:
+                if ss == "60":  # a leap second reads as :59
+                    return parse_date(value.replace(":60", ":59", 1))
                 return None
     return _parse_date_slow(value[:200])
+
+
+_ZONE_CACHE: dict[str, timezone] = {}
+
+
+def _zone(zone: str) -> timezone | None:
+    """`+hhmm` as a timezone (cached); None for minutes >= 60 or more than a day."""
+    minutes = int(zone[3:])
+    if minutes >= 60:
+        return None
+    offset = int(zone[1:3]) * 3600 + minutes * 60
+    tz = _tz(-offset if zone[0] == "-" else offset)
+    if tz is not None and len(_ZONE_CACHE) < 2000:
+        _ZONE_CACHE[zone] = tz
+    return tz
 
 
 def _parse_date_slow(value: str) -> datetime | None:
@@ -240,7 +255,14 @@ def _all_fields(text: str, dirty: bool) -> list[tuple[str, str]]:
     return out
 
 
+# The usual spellings of the field names read on the hot path, to skip str.lower().
+_LOWER: dict[str, str] = {}
+
+
 def _named_fields_re(names: tuple[str, ...]) -> re.Pattern[str]:
+    for n in names:
+        for spelling in (n, n.title(), n.upper(), n.title().replace("-Id", "-ID")):
+            _LOWER[spelling] = n
     # re.ASCII: without it IGNORECASE would let U+017F (long s) stand for "s" in "subject".
     alternatives = "|".join(re.escape(n) for n in names)
     return re.compile(
@@ -258,11 +280,16 @@ def _named_fields(
     Python per field. Agrees with `_all_fields` on those names: a field starts on a line not
     beginning with whitespace, its name may be followed by spaces/tabs before the colon.
     """
-    text, dirty = _header_text(block)
+    try:
+        text = block.decode("utf-8")
+        dirty = False
+    except UnicodeDecodeError:
+        text = block.decode("utf-8", "surrogateescape")
+        dirty = True
     first: dict[str, str] = {}
     extra: dict[str, list[str]] = {}
     for name, value in pattern.findall("\n" + text):
-        name = name.lower()
+        name = _LOWER.get(name) or name.lower()
         if "\n" in value:
             value = _FOLD.sub("", value)
         value = value.strip(" \t\r")
@@ -327,10 +354,17 @@ def _envelope(
     first: dict[str, str], extra: dict[str, list[str]], warnings: list[str] | None
 ) -> Envelope:
     get = first.get
-    more = extra.get
     date_raw = get("date")
     date = parse_date(date_raw) if date_raw else None
-    from_ = _addresses(get("from"), more("from"))
+    # Address fields: parse the ones present; every instance of a repeated field counts.
+    if extra:
+        from_, sender, reply_to, to, cc, bcc = (
+            _addresses(get(n), extra.get(n)) for n in _ADDRESS_NAMES
+        )
+    else:
+        from_, sender, reply_to, to, cc, bcc = (
+            parse_address_header(v) if (v := get(n)) is not None else () for n in _ADDRESS_NAMES
+        )
     refs = get("references")
     subject = get("subject")
     if warnings is not None and (extra or (date_raw and date is None) or not from_):
@@ -347,13 +381,16 @@ def _envelope(
         references=message_ids(refs) if refs else (),
         date=date,
         from_=from_,
-        sender=_addresses(get("sender"), more("sender")),
-        reply_to=_addresses(get("reply-to"), more("reply-to")),
-        to=_addresses(get("to"), more("to")),
-        cc=_addresses(get("cc"), more("cc")),
-        bcc=_addresses(get("bcc"), more("bcc")),
+        sender=sender,
+        reply_to=reply_to,
+        to=to,
+        cc=cc,
+        bcc=bcc,
         subject=decode_header_value(subject) if subject else "",
     )
+
+
+_ADDRESS_NAMES = ("from", "sender", "reply-to", "to", "cc", "bcc")
 
 
 @dataclass(frozen=True, slots=True)
