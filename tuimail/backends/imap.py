@@ -557,7 +557,11 @@ class ImapConnection:
                 client._starttls_done = True
                 client._cached_capabilities = None
             self._install_reader()
-            self.caps = self._capability()
+            # imaplib asked CAPABILITY right after the greeting (over TLS when implicit) or
+            # again over TLS after STARTTLS, with the plaintext cache cleared: trustworthy.
+            self.caps = frozenset(str(c).upper() for c in imap.capabilities)
+            if not self.caps:
+                self.caps = self._capability()
         except BaseException as exc:
             self._drop()
             if isinstance(exc, TuimailError):

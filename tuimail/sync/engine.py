@@ -377,7 +377,6 @@ class ImapSession:
             if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
                 flush()
         flush()
-        tally.new += max(self.store.folder_by_id(row.id).total - total_before, 0)
         if too_large:
             # Listed with their headers only; `fetch_body` refuses them with a clear error.
             self._store_headers(conn, row, too_large)
@@ -385,6 +384,7 @@ class ImapSession:
                 f"{row.name}: {len(too_large)} message(s) larger than max_message_size "
                 f"({self.config.max_message_size} bytes) were listed without their body."
             )
+        tally.new += max(self.store.folder_by_id(row.id).total - total_before, 0)
         return max(max_seen, last_uid)
 
     def _known_new(
