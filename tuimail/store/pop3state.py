@@ -14,18 +14,20 @@ migration in `schema.py`; this module adds three `Store` methods (mixed in):
 A record outlives a local delete of its message on purpose (`message_id` is not a foreign
 key): a message the user deleted locally must not come back on the next download.
 
-Maildir files of a batch are written first and fsync'ed together (one fsync each, issued
-after all writes, which lets the filesystem commit them in one journal transaction), then
-linked into `cur/`, the directory fsync'ed once, then the index rows are committed with
-`synchronous = FULL`. Only then may the caller DELE the messages on the server.
+Maildir files of a batch are written to `tmp/`, made durable together (one `syncfs` on
+Linux instead of an fsync per file; fsync per file elsewhere), linked into `cur/`, the
+names made durable, and then the index rows are committed with `synchronous = FULL`. Only
+then may the caller DELE the messages on the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -70,53 +72,96 @@ class _StoreCore(Protocol):
     ) -> tuple[list[int], list[tuple[str, Flags]]]: ...
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return func
+
+
+_SYNCFS = _load_syncfs()
+
+
+def _syncfs(directory: Path) -> bool:
+    """Make every file and name on `directory`'s filesystem durable (Linux `syncfs`).
+
+    One call replaces an fsync per file: on ext4 each fsync of a new file forces its own
+    journal commit (milliseconds each on a busy disk), while syncfs commits once for the
+    whole batch. False when unavailable: the caller fsyncs file by file instead.
+    """
+    if _SYNCFS is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if _SYNCFS(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs failed: {os.strerror(err)}", str(directory))
+    finally:
+        os.close(fd)
+    return True
+
+
 def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> list[str]:
     """Write messages into `folder_dir/cur` the Maildir way; returns their base names.
 
-    Same steps as `maildir.deliver` (tmp/ with O_EXCL, fsync, link into cur/), but the
-    fsyncs of a batch are issued after all its writes and the directories are fsync'ed
-    once: per message this costs a fraction of a lone fsync.
+    Same guarantees as `maildir.deliver`: a file appears in `cur/` only once its data is
+    on disk (tmp/ with O_EXCL, flush, link into cur/), and the names in `cur/` are durable
+    when this returns. The flushes are per batch (`_syncfs`), not per message, and the
+    system calls go through directory descriptors (no path walk per file).
     """
     maildir.ensure(folder_dir)
-    opened: list[tuple[int, Path, str]] = []
-    done: list[tuple[str, Flags]] = []
+    tmp_fd = os.open(folder_dir / "tmp", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    cur_fd = os.open(folder_dir / "cur", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    opened: list[tuple[int, str]] = []
+    linked: list[tuple[str, Flags]] = []
     try:
         for raw, _flags in items:
             for _attempt in range(100):
                 base = maildir.unique_name()
-                tmp = folder_dir / "tmp" / base
                 try:
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=tmp_fd)
                 except FileExistsError:
                     continue
-                opened.append((fd, tmp, base))
+                opened.append((fd, base))
                 view = memoryview(raw)
                 while view:
                     view = view[os.write(fd, view) :]
                 break
             else:
                 raise StoreError(f"Could not find a unique Maildir file name in {folder_dir}.")
-        for fd, _tmp, _base in opened:
-            os.fsync(fd)
-        for (fd, tmp, base), (_raw, flags) in zip(opened, items, strict=True):
+        batched = _syncfs(folder_dir)
+        if not batched:
+            for fd, _base in opened:
+                os.fsync(fd)
+        for (fd, base), (_raw, flags) in zip(opened, items, strict=True):
             os.close(fd)
-            dest = folder_dir / "cur" / maildir.file_name(base, flags)
-            # link never overwrites; base names are unique per process and time, so a
-            # clash means another program used the name: keep theirs, and fail loudly.
-            os.link(tmp, dest)
-            done.append((base, flags))
-            tmp.unlink()
+            # link never overwrites: a name clash fails loudly instead of losing a file.
+            os.link(base, maildir.file_name(base, flags), src_dir_fd=tmp_fd, dst_dir_fd=cur_fd)
+            linked.append((base, flags))
+            os.unlink(base, dir_fd=tmp_fd)
         opened.clear()
-        maildir.sync_dirs(folder_dir)
+        if batched:
+            _syncfs(folder_dir)
+        else:
+            os.fsync(cur_fd)
+            os.fsync(tmp_fd)
     except BaseException:
-        for fd, tmp, _base in opened:
+        for fd, base in opened:
             with contextlib.suppress(OSError):
                 os.close(fd)
-            tmp.unlink(missing_ok=True)
-        for base, flags in done:
+            with contextlib.suppress(OSError):
+                os.unlink(base, dir_fd=tmp_fd)
+        for base, flags in linked:
             maildir.remove(folder_dir, base, flags)
         raise
-    return [base for base, _ in done]
+    finally:
+        os.close(tmp_fd)
+        os.close(cur_fd)
+    return [base for base, _ in linked]
 
 
 def _epoch(moment: datetime) -> int:

@@ -1393,6 +1393,7 @@ class Store(Pop3State):
         folders = self._folders_by_id()
         after: list[tuple[Path, str, Flags]] = []
         linked: list[tuple[Path, str, Flags]] = []
+        renames: list[tuple[Path, str, Flags, Flags]] = []
         with self._write() as conn:
             op = conn.execute(
                 "SELECT kind, folder_id, dest_folder_id, message_id, orig_uid FROM pending_ops "
@@ -1441,12 +1442,18 @@ class Store(Pop3State):
                     )
             elif kind == "expunge" and row.hidden:
                 old = flags_from_columns(row.flags, row.keywords)
-                bits, keywords = flags_to_columns(old.with_changes(remove=("deleted",)))
+                new = old.with_changes(remove=("deleted",))
+                bits, keywords = flags_to_columns(new)
                 conn.execute(
                     "UPDATE messages SET hidden = 0, flags = ?, keywords = ? WHERE id = ?",
                     (bits, keywords, row.id),
                 )
+                if row.filename:
+                    renames.append((self._fdir(folders.get(row.folder_id)), row.filename, old, new))
         self._finish_files(after)
+        for fdir, base, old, new in renames:
+            with contextlib.suppress(OSError):
+                maildir.rename_flags(fdir, base, old, new)
 
     # ------------------------------------------------------------------ outbox
 
