@@ -364,3 +364,17 @@ def test_headers_guess_attachments(store: Store) -> None:
     )
     summary = store.message(mid)
     assert summary is not None and summary.has_attachments
+
+
+def test_messages_without_body_since(store: Store) -> None:
+    fid = inbox(store)
+    old, new, _full = store.add_messages(
+        fid,
+        [
+            headers(1, date=datetime(2020, 1, 1, tzinfo=UTC)),
+            headers(2, date=datetime(2024, 1, 1, tzinfo=UTC)),
+            complete(3),
+        ],
+    )
+    assert store.messages_without_body(fid) == [(new, 2), (old, 1)]
+    assert store.messages_without_body(fid, since=datetime(2023, 1, 1, tzinfo=UTC)) == [(new, 2)]

@@ -58,7 +58,8 @@ _SEPARATORS = str.maketrans({_FS: "\ufffd", _GS: "\ufffd", _RS: "\ufffd", _US: "
 
 
 def _clean(text: str) -> str:
-    return text.translate(_SEPARATORS)
+    # isprintable() is a fast C check: the separators are control characters.
+    return text if text.isprintable() else text.translate(_SEPARATORS)
 
 
 def _pack(addrs: tuple[Address, ...]) -> str:
