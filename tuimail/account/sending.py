@@ -31,10 +31,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from tuimail.backends.smtp import (
     DeliveryUncertain,
@@ -108,8 +107,7 @@ def _now() -> datetime:
 # ----------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What happened to one outbox item in this run."""
 
     item_id: int
@@ -139,11 +137,18 @@ class Outcome:
         }
 
 
-@dataclass
 class FlushReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    recovered: list[int] = field(default_factory=list)  # items that just became "uncertain"
-    warnings: list[str] = field(default_factory=list)
+    """What a flush did: one Outcome per item tried, items found interrupted, notes."""
+
+    def __init__(
+        self,
+        outcomes: list[Outcome] | None = None,
+        recovered: list[int] | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.outcomes = outcomes if outcomes is not None else []
+        self.recovered = recovered if recovered is not None else []  # just became "uncertain"
+        self.warnings = warnings if warnings is not None else []
 
     def exit_code(self) -> int:
         """The most important problem's exit code: uncertain > auth/TLS/... > queued."""
