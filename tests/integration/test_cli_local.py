@@ -146,7 +146,7 @@ def test_errors_have_honest_exit_codes(
 
 
 def test_missing_config_is_a_config_error(tmp_path: Path) -> None:
-    done = run("list")
+    done = run("sync")
     assert done.returncode == 3
     assert "config example" in done.stderr
 

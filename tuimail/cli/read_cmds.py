@@ -180,7 +180,7 @@ def _read(args: argparse.Namespace) -> int:
     if args.json:
         obj = message_json(summary)
         obj["headers"] = [[k, v] for k, v in rendered.headers]
-        obj["text"] = rendered.text
+        obj["text"] = rendered.body
         obj["links"] = [{"text": link.text, "target": link.target} for link in rendered.links]
         obj["attachments"] = [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size}
@@ -193,13 +193,13 @@ def _read(args: argparse.Namespace) -> int:
         say(f"{name}: {value}")
     for attachment in rendered.attachments:
         kind, size = attachment.content_type, attachment.size
-        say(f"Attachment: {attachment.filename} ({kind}, {size} bytes)")
+        say(f"Attachment: {attachment.name} ({kind}, {size} bytes)")
     for warning in rendered.warnings:
         say(f"Warning: {warning}")
     print()
-    say_text(rendered.text)
+    say_text(rendered.body)
     if rendered.links:
         print()
-        for number, link in enumerate(rendered.links, 1):
-            say(f"[{number}] {link.target}")
+        for link in rendered.links:
+            say(f"[{link.number}] {link.target}")
     return ExitCode.OK
