@@ -26,6 +26,16 @@ def test_deliver_writes_cur_with_info_and_leaves_tmp_empty(tmp_path: Path) -> No
     assert host and all(c.isalnum() or c in "-_" for c in host)
 
 
+@pytest.mark.parametrize("n", [1, 3, maildir.SYNCFS_MIN_FILES, 40])
+def test_deliver_many(tmp_path: Path, n: int) -> None:
+    items = [(f"message {i}".encode(), Flags(seen=i % 2 == 0)) for i in range(n)]
+    bases = maildir.deliver_many(tmp_path, items)
+    assert len(set(bases)) == n
+    assert os.listdir(tmp_path / "tmp") == []
+    for base, (raw, flags) in zip(bases, items, strict=True):
+        assert (tmp_path / "cur" / maildir.file_name(base, flags)).read_bytes() == raw
+
+
 def test_unique_names_do_not_repeat() -> None:
     names = {maildir.unique_name() for _ in range(1000)}
     assert len(names) == 1000

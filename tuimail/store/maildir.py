@@ -8,13 +8,15 @@ message.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import re
 import socket
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,51 +56,108 @@ def ensure(folder_dir: Path) -> None:
         (folder_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def deliver(folder_dir: Path, raw: bytes, flags: Flags) -> str:
-    """Write `raw` into `folder_dir/cur` the Maildir way; returns the base name.
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    result: Callable[[int], int] = func
+    return result
 
-    tmp/ first with O_EXCL, fsync, then link into cur/ (link never overwrites, unlike
-    rename). The caller fsyncs `cur/` once per batch (`sync_dirs`).
+
+_syncfs = _load_syncfs()
+# One syncfs() makes a whole batch durable in about one journal commit (~20 ms for 250
+# files here) where an fsync per file costs ~5 ms each. Small batches fsync their own files
+# rather than flushing whatever else is dirty on the filesystem.
+SYNCFS_MIN_FILES = 8
+
+
+def _flush(directory: Path, fds: list[int]) -> None:
+    """Make the data of the open files `fds` (all in `directory`) durable."""
+    if _syncfs is not None and len(fds) >= SYNCFS_MIN_FILES:
+        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            if _syncfs(dfd) == 0:
+                return
+        finally:
+            os.close(dfd)
+    for fd in fds:
+        os.fsync(fd)
+
+
+def deliver_many(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> list[str]:
+    """Write messages into `folder_dir/cur` the Maildir way; returns their base names.
+
+    All go to tmp/ (O_EXCL), their data is made durable, then each is linked into cur/
+    (a link never overwrites, unlike rename) and the tmp name removed. The caller makes
+    the new names durable with `sync_dirs` before committing rows that point at them.
     """
+    if not items:
+        return []
     ensure(folder_dir)
-    for _attempt in range(100):
-        base = unique_name()
-        tmp = folder_dir / "tmp" / base
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        try:
+    tmp_dir = folder_dir / "tmp"
+    fds: list[int] = []
+    tmps: list[tuple[str, Path]] = []
+    try:
+        for raw, _flags in items:
+            for _attempt in range(100):
+                base = unique_name()
+                tmp = tmp_dir / base
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    continue
+                break
+            else:
+                raise StoreError(f"Could not find a unique Maildir file name in {folder_dir}.")
+            fds.append(fd)
+            tmps.append((base, tmp))
             view = memoryview(raw)
             while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        except BaseException:
+                view = view[os.write(fd, view) :]
+        _flush(tmp_dir, fds)
+    except BaseException:
+        for _base, tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        for fd in fds:
             os.close(fd)
+    bases: list[str] = []
+    try:
+        for (base, tmp), (_raw, flags) in zip(tmps, items, strict=True):
+            dest = folder_dir / "cur" / file_name(base, flags)
+            try:
+                os.link(tmp, dest)
+                tmp.unlink()
+            except FileExistsError:
+                raise StoreError(f"Maildir name clash on {dest}.") from None
+            except OSError:
+                # Filesystems without hard links: rename, after checking nothing is there.
+                if dest.exists():
+                    raise StoreError(f"Maildir name clash on {dest}.") from None
+                os.rename(tmp, dest)
+            bases.append(base)
+    except BaseException:
+        for base, (_raw, flags) in zip(bases, items, strict=False):
+            (folder_dir / "cur" / file_name(base, flags)).unlink(missing_ok=True)
+        for _base, tmp in tmps:
             tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        dest = folder_dir / "cur" / file_name(base, flags)
-        try:
-            os.link(tmp, dest)
-        except FileExistsError:
-            tmp.unlink(missing_ok=True)
-            continue
-        except OSError:
-            # Filesystems without hard links: rename, after checking nothing is there.
-            if dest.exists():
-                tmp.unlink(missing_ok=True)
-                continue
-            os.rename(tmp, dest)
-            return base
-        tmp.unlink()
-        return base
-    raise StoreError(f"Could not find a unique Maildir file name in {folder_dir}.")
+        raise
+    return bases
+
+
+def deliver(folder_dir: Path, raw: bytes, flags: Flags) -> str:
+    """`deliver_many` for one message."""
+    return deliver_many(folder_dir, [(raw, flags)])[0]
 
 
 def sync_dirs(folder_dir: Path) -> None:
-    """fsync `cur/` and `tmp/` so the new names survive a crash."""
+    """fsync `cur/` and `tmp/` so new names (and removals) survive a crash."""
     for sub in ("cur", "tmp"):
         path = folder_dir / sub
         if path.is_dir():

@@ -164,6 +164,11 @@ def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> lis
     return [base for base, _ in linked]
 
 
+def index_many(raws: Sequence[bytes]) -> list[Indexed]:
+    """`index_message` of each message: run in a helper process for big downloads."""
+    return [index_message(raw) for raw in raws]
+
+
 def _epoch(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -202,14 +207,21 @@ class Pop3State:
         folder_id: int,
         items: Sequence[tuple[str, NewMessage]],
         downloaded: datetime,
+        *,
+        indexed: Sequence[Indexed] | None = None,
     ) -> list[int | None]:
         """Store complete messages downloaded over POP3 and record their keys, in one
         durable transaction. Returns, per item, the new local id, or None when its key was
-        already recorded (the message is stored already: nothing is written)."""
+        already recorded (the message is stored already: nothing is written).
+
+        `indexed`, when given, is `index_message(raw)` of each item, computed elsewhere
+        (the POP3 engine parses big downloads in a helper process, see `index_many`)."""
         if not items:
             return []
         if any(not message.complete for _, message in items):
             raise ValueError("pop3_add takes complete messages only")
+        if indexed is not None and len(indexed) != len(items):
+            raise ValueError("indexed must match items one to one")
         folder = self._folder(folder_id)
         fdir = self._fdir(folder)
         known = Pop3State._pop3_known(self._conn, folder.account_id, [k for k, _ in items])
@@ -223,7 +235,10 @@ class Pop3State:
         if not fresh:
             return result
         # Parse and write outside the transaction: other processes keep writing meanwhile.
-        indexed = [index_message(items[i][1].raw) for i in fresh]
+        if indexed is None:
+            indexed = [index_message(items[i][1].raw) for i in fresh]
+        else:
+            indexed = [indexed[i] for i in fresh]
         bases = deliver_batch(fdir, [(items[i][1].raw, items[i][1].flags) for i in fresh])
         unused: list[tuple[str, Flags]] = []
         try:

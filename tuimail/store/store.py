@@ -505,9 +505,15 @@ class Store(Pop3State):
         written: list[tuple[str, Flags]] = []
         bases: list[str | None] = []
         try:
-            for item in items:
-                if item.complete and item.uid not in with_body:
-                    base = maildir.deliver(fdir, item.raw, item.flags)
+            wanted = [i.complete and i.uid not in with_body for i in items]
+            new_files = iter(
+                maildir.deliver_many(
+                    fdir, [(i.raw, i.flags) for i, w in zip(items, wanted, strict=True) if w]
+                )
+            )
+            for item, want in zip(items, wanted, strict=True):
+                if want:
+                    base = next(new_files)
                     written.append((base, item.flags))
                     bases.append(base)
                 else:
