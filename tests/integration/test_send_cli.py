@@ -318,3 +318,51 @@ def test_read_back_over_imap_after_lmtp_delivery(
     assert msg["Subject"] == "read me back"
     assert msg["In-Reply-To"] == "<parent@tuimail.test>"
     assert msg.get_content().strip() == "body of read me back"
+
+
+def test_sent_copy_reaches_the_imap_sent_folder_on_sync(cli: Env) -> None:
+    # Let the IMAP engine learn the folders (and which one is Sent) first.
+    synced = cli.run("sync", "--quiet")
+    assert synced.code == 0, synced.err
+    hidden = "hidden@elsewhere.test"
+    raw = raw_message(cli, "a@tuimail.test", "filed in sent", extra=f"Bcc: {hidden}")
+    assert cli.run("send", "-t", stdin=raw).code == 0
+    assert not list(cli.dovecot.messages(cli.user, "Sent"))  # not before the next sync
+    synced = cli.run("sync", "--quiet")
+    assert synced.code == 0, synced.err
+    [path] = list(cli.dovecot.messages(cli.user, "Sent"))
+    copy = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert copy["Subject"] == "filed in sent"
+    assert copy["Bcc"] == hidden  # your own copy shows whom you Bcc'd
+    [delivered] = cli.smtp.received()
+    assert hidden.encode() not in delivered.data  # the transmitted one does not
+
+
+LEAN_RUNNER = """
+import sys
+import store_helpers  # noqa: stand-in for tuimail.mail.threads until it lands
+from tuimail.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in
+                   ("textual", "rich", "imapclient", "html2text", "keyring", "tuimail") and
+                   (m.split(".")[0] != "tuimail" or m.startswith(("tuimail.ui", "tuimail.sync",
+                                                                   "tuimail.backends.imap",
+                                                                   "tuimail.backends.pop3"))))
+    print(" ".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [["send", "--help"], ["send", "-i", "--", "a@tuimail.test"], ["outbox"]]
+)
+def test_send_imports_nothing_heavy(cli: Env, args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LEAN_RUNNER, *args],
+        input=raw_message(cli, "a@tuimail.test", "lean"),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stderr.decode().strip().splitlines()[-1:] in ([], [""]), done.stderr.decode()
