@@ -379,3 +379,89 @@ def test_smtputf8_used_when_offered(fake_server: FakeFactory, test_ca: CertAutho
             assert (await client.send(USER, ["jörg@example.test"], body)).delivered
 
     asyncio.run(go())
+
+
+# ----------------------------------------------------------------------------- OAuth2
+
+
+def _oauth_script(ca: CertAuthority, mechanism: bytes, initial: bytes, ok: bool) -> list[object]:
+    steps: list[object] = [
+        *_greeting_and_tls(ca)[:7],
+        send(b"250-fake.test\r\n250-AUTH PLAIN " + mechanism + b"\r\n250 8BITMIME\r\n"),
+        expect(b"AUTH " + mechanism + b" " + initial),
+    ]
+    if ok:
+        steps += [send(b"235 2.7.0 ok\r\n"), expect(b"QUIT"), send(b"221 bye\r\n")]
+    else:
+        # The error challenge (base64 JSON), then the final refusal after the client's reply.
+        steps += [
+            send(b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
+            expect(None, data=True),
+            send(b"535 5.7.8 bad token\r\n"),
+        ]
+    return steps
+
+
+@pytest.mark.parametrize("ok", [True, False], ids=["accepted", "refused"])
+def test_xoauth2_with_a_token_command(
+    fake_server: FakeFactory, test_ca: CertAuthority, ok: bool
+) -> None:
+    from tuimail.errors import AuthError
+
+    token = "ya29.token-value"
+    initial = base64.b64encode(f"user={USER}\x01auth=Bearer {token}\x01\x01".encode())
+    server = fake_server(_oauth_script(test_ca, b"XOAUTH2", initial, ok), protocol="smtp")
+    config = OutgoingConfig(
+        host=server.host,
+        port=server.port,
+        tls=TLSMode.STARTTLS,
+        username=USER,
+        ca_file=test_ca.ca_file,
+        oauth2_token_command=f"echo {token}",
+        timeout=5.0,
+    )
+
+    async def go() -> str:
+        async with SMTPClient(config, account="t") as client:  # the real token command runs
+            return client.authenticated_with
+
+    if ok:
+        assert asyncio.run(go()) == "xoauth2"
+    else:
+        with pytest.raises(AuthError, match="refused the login"):
+            asyncio.run(go())
+    server.wait(closed=True)
+    server.assert_never_sent_in_clear(token)
+
+
+def test_oauthbearer(fake_server: FakeFactory, test_ca: CertAuthority) -> None:
+    from tuimail.backends.smtp import oauthbearer_initial
+
+    server = fake_server(
+        _oauth_script(
+            test_ca, b"OAUTHBEARER", oauthbearer_initial(USER, "tok", "127.0.0.1", 0)[:8], True
+        ),
+        protocol="smtp",
+    )
+    config = OutgoingConfig(
+        host=server.host,
+        port=server.port,
+        tls=TLSMode.STARTTLS,
+        username=USER,
+        ca_file=test_ca.ca_file,
+        auth="oauthbearer",
+        timeout=5.0,
+    )
+
+    async def go() -> str:
+        client = SMTPClient(config, account="t", secret=lambda: Secret("tok"), secret_is_token=True)
+        async with client:
+            return client.authenticated_with
+
+    assert asyncio.run(go()) == "oauthbearer"
+    [auth] = [line for line in server.conversation.lines(tls=True) if line.startswith(b"AUTH")]
+    decoded = base64.b64decode(auth.split()[2])
+    assert (
+        decoded
+        == f"n,a={USER},\x01host=127.0.0.1\x01port={server.port}\x01auth=Bearer tok\x01\x01".encode()
+    )
