@@ -396,7 +396,7 @@ def _server(
 
 
 def _incoming(check: _Checker, path: str, raw: Any, address: str) -> IncomingConfig:
-    fields = INCOMING_FIELDS
+    fields: tuple[Field, ...] = INCOMING_FIELDS
     if isinstance(raw, dict) and raw.get("protocol") == "maildir":
         # A local Maildir has no server: host is not required.
         fields = tuple(Field(f.key, f.kind, f.doc, "") if f.key == "host" else f for f in fields)

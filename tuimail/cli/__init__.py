@@ -84,7 +84,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if module_name in seen:
             continue
         seen.add(module_name)
-        module: CommandModule = importlib.import_module(module_name)  # type: ignore[assignment]
+        module: CommandModule = importlib.import_module(module_name)
         module.register(sub)
     return parser
 
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.mailto = mailto
     module_name = COMMANDS.get(args.command or "demo", "tuimail.cli.app_cmd")
-    module: CommandModule = importlib.import_module(module_name)  # type: ignore[assignment]
+    module: CommandModule = importlib.import_module(module_name)
     try:
         return module.run(args)
     except TuimailError as exc:

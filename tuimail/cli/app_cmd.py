@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from tuimail.errors import ExitCode
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub.add_parser(
@@ -21,17 +19,18 @@ def run(args: argparse.Namespace) -> int:
     from tuimail.cli.common import load_config
 
     demo = args.command == "demo"
+    hub = None
     if demo:
         from tuimail.config import Config
-        from tuimail.demo import build_demo_store
 
         root = locations.ensure_private_dir(locations.demo_store_dir())
-        build_demo_store(root)
         config = Config()
     else:
+        from tuimail.account.hub import Hub
+
         config = load_config(args)
         root = locations.ensure_private_dir(locations.store_dir())
+        hub = Hub(config, root)
     from tuimail.ui.app import run_app
 
-    run_app(config, root, demo=demo, mailto=getattr(args, "mailto", None))
-    return ExitCode.OK
+    return run_app(config, root, demo=demo, hub=hub)

@@ -75,15 +75,10 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Reply] = {}
 
     def sync_one(name: str) -> None:
-        account = config.account(name)
-        (reply,) = run_requests(
-            account,
-            root,
-            [SyncRequest(folders=tuple(args.folder) if args.folder else None)],
-            on_event,
-        ) or [None]
-        if reply is not None:
-            results[name] = reply
+        folders = tuple(args.folder) if args.folder else None
+        replies = run_requests(config.account(name), root, [SyncRequest(folders=folders)], on_event)
+        if replies:
+            results[name] = replies[0]
 
     threads = [
         threading.Thread(target=sync_one, args=(a.name,), name=f"sync-{a.name}") for a in accounts
