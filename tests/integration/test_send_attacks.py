@@ -461,7 +461,5 @@ def test_oauthbearer(fake_server: FakeFactory, test_ca: CertAuthority) -> None:
     assert asyncio.run(go()) == "oauthbearer"
     [auth] = [line for line in server.conversation.lines(tls=True) if line.startswith(b"AUTH")]
     decoded = base64.b64decode(auth.split()[2])
-    assert (
-        decoded
-        == f"n,a={USER},\x01host=127.0.0.1\x01port={server.port}\x01auth=Bearer tok\x01\x01".encode()
-    )
+    expected = f"n,a={USER},\x01host=127.0.0.1\x01port={server.port}\x01auth=Bearer tok\x01\x01"
+    assert decoded == expected.encode()
