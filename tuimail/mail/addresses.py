@@ -26,8 +26,10 @@ _MAX_ADDRESSES = 10_000
 @dataclass(frozen=True, slots=True)
 class Token:
     kind: str  # "atom", "quoted", "comment", "special" (one of < > , : ;)
-    text: str  # raw text (quoted strings with their quotes)
+    text: str  # raw text (quoted strings with their quotes; a comment's inner text)
     space_before: bool  # whitespace or a comment separated it from the previous token
+    start: int = 0  # offsets of the token in the parsed value
+    end: int = 0
 
 
 _TOKEN = re.compile(
@@ -71,15 +73,16 @@ def tokenize(value: str) -> list[Token]:
             space = True
             pos = m.end()
         elif kind == "lp":
+            start = pos
             text, pos = _skip_comment(value, pos)
-            tokens.append(Token("comment", text, space))
+            tokens.append(Token("comment", text, space, start, pos))
             space = True
         elif kind == "rp":  # stray ')': ignore, acts as a separator
             space = True
             pos = m.end()
         else:
             assert kind is not None
-            tokens.append(Token(kind, m.group(), space))
+            tokens.append(Token(kind, m.group(), space, pos, m.end()))
             space = False
             pos = m.end()
     return tokens
