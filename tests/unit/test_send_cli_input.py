@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tuimail import config as config_mod
 from tuimail.account.sending import header_fields, split_message
 from tuimail.cli import build_parser
-from tuimail.cli.send_cmd import check_address, parse_addresses, pick_account, prepare_whole_message
+from tuimail.cli.send_cmd import parse_addresses, pick_account, prepare_whole_message
 from tuimail.config import AccountConfig
 from tuimail.errors import ConfigError, UsageError
 
@@ -53,7 +53,7 @@ CONFIG = _config(
     ],
 )
 def test_valid_addresses(addr: str) -> None:
-    assert check_address(addr) == addr
+    assert [a.addr for a in parse_addresses(addr)] == [addr]
 
 
 @pytest.mark.parametrize(
@@ -69,14 +69,13 @@ def test_valid_addresses(addr: str) -> None:
         "a@example-.com",
         "a@exa_mple.com",
         "a@example..com",
-        "a b@example.com",
         "a@example.com>",
         "x" * 65 + "@example.com",
     ],
 )
 def test_invalid_addresses(addr: str) -> None:
     with pytest.raises(UsageError) as info:
-        check_address(addr)
+        parse_addresses(addr)
     assert repr(addr)[:20] in str(info.value)  # the error names the bad address
 
 
@@ -90,7 +89,7 @@ def test_invalid_addresses(addr: str) -> None:
     ],
 )
 def test_parse_addresses(text: str, expected: list[str]) -> None:
-    assert parse_addresses(text) == expected
+    assert [a.addr for a in parse_addresses(text)] == expected
 
 
 @pytest.mark.parametrize(
@@ -102,12 +101,13 @@ def test_parse_addresses_refuses(text: str) -> None:
 
 
 @given(st.text(max_size=30))
-def test_check_address_never_lets_line_breaks_or_brackets_through(text: str) -> None:
+def test_parse_addresses_never_lets_line_breaks_or_brackets_through(text: str) -> None:
     try:
-        addr = check_address(text)
+        found = parse_addresses(text)
     except UsageError:
         return
-    assert not any(c in addr for c in "\r\n\x00<>") and "@" in addr
+    for address in found:
+        assert not any(c in address.addr for c in "\r\n\x00<>") and "@" in address.addr
 
 
 # ----------------------------------------------------------------------------- accounts

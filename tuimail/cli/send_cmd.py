@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,6 +19,7 @@ from tuimail.cli.common import load_config, open_store
 from tuimail.cli.output import emit_json, say
 from tuimail.config import AccountConfig, Config
 from tuimail.errors import ConfigError, ExitCode, NotFoundError, TuimailError, UsageError
+from tuimail.models import Address
 
 if TYPE_CHECKING:
     from tuimail.account.sending import FlushReport, Outcome
@@ -431,7 +430,7 @@ def pick_account(config: Config, name: str | None, from_addr: str | None) -> Acc
     if name:
         account = config.account(name)
     elif from_addr:
-        wanted = _bare(from_addr).lower()
+        wanted = _one_address(from_addr).addr.lower()
         account = next((a for a in config.accounts.values() if wanted in a.my_addresses()), None)
     if account is None:
         account = config.account(None)
@@ -443,50 +442,35 @@ def pick_account(config: Config, name: str | None, from_addr: str | None) -> Acc
     return account
 
 
-def _bare(text: str) -> str:
-    """The addr-spec of `text` ("Name <a@b>" or "a@b")."""
+def parse_addresses(text: str) -> list[Address]:
+    """Addresses a user typed ("Ann <a@x.org>, b@y.org"); UsageError naming a bad one."""
+    from tuimail.mail.compose import parse_address_list
+
+    return list(parse_address_list(text))
+
+
+def _one_address(text: str) -> Address:
     found = parse_addresses(text)
-    return found[0] if found else text.strip()
+    if len(found) != 1:
+        raise UsageError(f"{text!r} should be one email address.")
+    return found[0]
 
 
-# ASCII-only patterns: non-ASCII letters (internationalized addresses) are mapped to "a"
-# before matching, because a character class spanning all of Unicode takes ~10 ms to compile.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL = re.compile(rf'(?:{_ATOM}(?:\.{_ATOM})*|"(?:[^"\\\x00-\x1f\x7f]|\\[ -~])*")')
-_LABEL = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)"
-_DOMAIN = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[!-Z^-~]+\])")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+def _header_recipients(raw: bytes, names: Sequence[str]) -> list[str]:
+    """Recipients in the message's own address headers (sendmail -t).
 
-
-def check_address(addr: str) -> str:
-    """`addr` if it is a usable addr-spec (local@domain), else UsageError naming it.
-
-    Stricter than the reading parser: what goes on an SMTP envelope must be exact.
+    Read leniently (a group such as `Undisclosed recipients:;` holds none), then each
+    address checked as strictly as one typed on the command line.
     """
-    local, at, domain = addr.rpartition("@")
-    if not at:
-        raise UsageError(
-            f"{addr!r} is not an email address: it has no @domain part (write user@example.com)."
-        )
-    if not _LOCAL.fullmatch(_NON_ASCII.sub("a", local)) or not _DOMAIN.fullmatch(
-        _NON_ASCII.sub("a", domain)
-    ):
-        raise UsageError(f"{addr!r} is not a valid email address.")
-    if len(local.encode()) > 64 or len(addr.encode()) > 254:
-        raise UsageError(f"{addr!r} is too long to be an email address.")
-    return addr
-
-
-def parse_addresses(text: str) -> list[str]:
-    """The addr-specs of an address list ("Ann <a@x>, b@y"); UsageError naming a bad one."""
+    from tuimail.account.sending import header_fields
     from tuimail.mail.addresses import parse_address_header
 
-    if re.search(r"[\x00-\x1f\x7f]", text):
-        raise UsageError(f"{text!r} contains control characters (a line break?).")
-    found = parse_address_header(text)
-    if not found and text.strip():
-        raise UsageError(f"{text.strip()!r} is not an email address.")
-    return [check_address(a.addr) for a in found]
+    found: list[str] = []
+    for name in names:
+        for value in header_fields(raw, name):
+            for address in parse_address_header(value):
+                found.append(_one_address(address.addr).addr)
+    return found
 
 
 def _dedupe(addresses: Sequence[str]) -> tuple[str, ...]:
@@ -510,20 +494,17 @@ def prepare_whole_message(
 ) -> Prepared:
     """sendmail mode: `raw` is sent as it is, except that Bcc/Resent-Bcc are removed and a
     missing From, Date or Message-ID is added. Line endings become CRLF."""
-    from email.utils import format_datetime, formataddr, make_msgid
+    from email.utils import format_datetime, formataddr
 
     from tuimail.account.sending import header_fields, prepend_fields, strip_fields
+    from tuimail.mail.compose import make_message_id, normalize_crlf
 
-    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+    raw = normalize_crlf(raw)
     if not raw.strip():
         raise UsageError("The message on stdin is empty.")
-    recipients: list[str] = []
-    for arg in arg_recipients:
-        recipients.extend(parse_addresses(arg))
+    recipients = [a.addr for arg in arg_recipients for a in parse_addresses(arg)]
     if read_headers:
-        for name in ("to", "cc", "bcc"):
-            for value in header_fields(raw, name):
-                recipients.extend(parse_addresses(value))
+        recipients += _header_recipients(raw, ("to", "cc", "bcc"))
     if not recipients:
         hint = (
             "the message has no To, Cc or Bcc header"
@@ -531,17 +512,15 @@ def prepare_whole_message(
             else "use -t to take them from the headers"
         )
         raise UsageError(f"No recipients: give them after `--`, or {hint}.")
-    sender = _bare(envelope_from) if envelope_from else account.address
-    if envelope_from:
-        parse_addresses(envelope_from)
+    sender = _one_address(envelope_from).addr if envelope_from else account.address
     added: list[str] = []
     if not header_fields(raw, "from"):
-        name = " ".join((full_name if full_name is not None else account.display_name).split())
-        added.append("From: " + formataddr((name, sender)))
+        name = full_name if full_name is not None else account.display_name
+        added.append("From: " + formataddr((" ".join(name.split()), sender)))
     if not header_fields(raw, "date"):
         added.append("Date: " + format_datetime(datetime.now().astimezone()))
     ids = header_fields(raw, "message-id")
-    message_id = ids[0] if ids else make_msgid(domain=sender.rpartition("@")[2] or None)
+    message_id = ids[0] if ids else make_message_id(sender.rpartition("@")[2])
     if not ids:
         added.append("Message-ID: " + message_id)
     raw = prepend_fields(strip_fields(raw, ["bcc", "resent-bcc"]), added)
@@ -561,6 +540,13 @@ def compose_mailx(
     from_: str | None,
 ) -> Prepared:
     """mailx mode: build the message from the options (addresses checked first)."""
+    from tuimail.mail.compose import (
+        AttachmentSpec,
+        compose,
+        envelope_recipients,
+        message_bytes,
+    )
+
     to_list = [a for arg in to for a in parse_addresses(arg)]
     cc_list = [a for arg in cc for a in parse_addresses(arg)]
     bcc_list = [a for arg in bcc for a in parse_addresses(arg)]
@@ -568,15 +554,42 @@ def compose_mailx(
         raise UsageError(
             "No recipients: put them after `--`, e.g. tuimail send -s Hi -- bob@example.com"
         )
-    for path in [*attachments, *([html_file] if html_file else [])]:
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise UsageError(f"Cannot read {path}: no such readable file.")
-    # The composer (tuimail.mail.compose) builds the message; until it is in the tree this
-    # mode is unavailable rather than built twice.
-    raise TuimailError(
-        "Building a message from -s/-c/-b/-a is not available in this build yet; pipe a "
-        "complete message to `tuimail send -t` instead."
+    sender = _one_address(from_) if from_ else Address(account.display_name, account.address)
+    if from_ and not sender.name and sender.addr.lower() in account.my_addresses():
+        sender = Address(account.display_name, sender.addr)
+    specs = [AttachmentSpec(path.name, _read_file(path)) for path in attachments]
+    html = None
+    if html_file is not None:
+        try:
+            html = _read_file(html_file).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{html_file} is not UTF-8 HTML.") from None
+    signature = account.signature.strip("\n")
+    if signature:
+        body = body.rstrip("\n") + "\n\n-- \n" + signature + "\n"
+    msg = compose(
+        from_=sender,
+        to=to_list,
+        cc=cc_list,
+        bcc=bcc_list,
+        subject=subject,
+        body=body,
+        attachments=specs,
+        html=html,
     )
+    return Prepared(
+        message_bytes(msg),
+        sender.addr,
+        envelope_recipients(msg, bcc_list),
+        str(msg["Message-ID"]),
+    )
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
 # ----------------------------------------------------------------------------- outbox
