@@ -381,3 +381,51 @@ def test_read_value_lists() -> None:
     assert value == [b"\\HasNoChildren", b"\\Sent"] and end == 22
     value, _ = p.read_value(b'(1 NIL (a {3}\r\nxyz) "q")', 0)
     assert value == [1, None, [b"a", b"xyz"], b"q"]
+
+
+# ----------------------------------------------------------------------------- buffer fast path
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 10**6), st.binary(max_size=200), st.booleans(), st.booleans()),
+        max_size=20,
+    ),
+    st.integers(0, 50),
+)
+@settings(max_examples=200)
+def test_fetch_at_agrees_with_the_general_parser(
+    items: list[tuple[int, bytes, bool, bool]], cut: int
+) -> None:
+    parts = []
+    for uid, body, header, flags_only in items:
+        if flags_only:
+            parts.append(b"* 1 FETCH (UID %d FLAGS (\\Seen $X) MODSEQ (%d))\r\n" % (uid, uid + 1))
+        else:
+            parts.append(
+                b'* 1 FETCH (UID %d FLAGS () RFC822.SIZE 9 INTERNALDATE "01-Jan-2024 10:00:00 '
+                b'+0000" BODY[%s] {%d}\r\n%s)\r\n'
+                % (uid, b"HEADER.FIELDS (DATE)" if header else b"", len(body), body)
+            )
+    data = b"".join(parts)
+    data = data[: max(len(data) - cut, 0)]  # a buffer may end anywhere
+    expected = []
+    r = reader(data)
+    with contextlib.suppress(NetworkError):
+        while True:
+            expected.append(p.parse_fetch(r.read_response()))
+    got = []
+    pos = 0
+    while (found := p.fetch_at(bytearray(data), pos, 1 << 20)) is not None:
+        got.append(found[0])
+        pos = found[1]
+    # the fast path takes every whole response (and nothing partial), in order
+    assert got == expected[: len(got)]
+    assert len(got) == len(expected)
+
+
+def test_fetch_at_leaves_large_literals_to_the_bounded_reader() -> None:
+    data = fetch_line(1, 5, body=b"x" * 100)
+    assert p.fetch_at(data, 0, 1000) is not None
+    assert p.fetch_at(data, 0, 99) is None
+    assert p.fetch_at(b"* 1 FETCH (UID 5 ENVELOPE NIL)\r\n", 0, 99) is None

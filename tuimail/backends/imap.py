@@ -157,6 +157,16 @@ class SocketReader:
             got += n
         return bytes(out)
 
+    def take_fetch(self, max_literal: int) -> p.FetchData | None:
+        """A whole FETCH response of a common shape, if one is buffered (see `fetch_at`)."""
+        if self._pos >= len(self._buf):
+            return None
+        found = p.fetch_at(self._buf, self._pos, max_literal)
+        if found is None:
+            return None
+        self._pos = found[1]
+        return found[0]
+
     def close(self) -> None:
         self._buf.clear()
         self._pos = 0
@@ -988,11 +998,18 @@ class ImapConnection:
             pending.append(tag)
             return True
 
+        stream = self._require()._imap.file
+        take = stream.take_fetch if isinstance(stream, SocketReader) else None
         try:
             for _ in range(max(window, 1)):
                 if not send_next():
                     break
             while pending:
+                if take is not None:
+                    fast = take(self.max_literal)
+                    if fast is not None:
+                        yield fast
+                        continue
                 data = self._read()
                 if data.startswith(b"* "):
                     f = p.parse_fetch(data)

@@ -271,10 +271,49 @@ _WHOLE_MESSAGE = re.compile(
     rb"\* (\d{1,20}) FETCH \(UID (\d{1,20}) FLAGS \(([^()\r\n]*)\) RFC822\.SIZE (\d{1,20}) "
     rb'INTERNALDATE "([^"\r\n]*)" BODY\[(HEADER[^\]\r\n]*|)\] \{(\d{1,20})\}\r\n'
 )
-_WHOLE_FLAGS = re.compile(
+_FLAGS_SHAPE = (
     rb"\* (\d{1,20}) FETCH \(UID (\d{1,20}) (?:MODSEQ \((\d{1,20})\) )?FLAGS \(([^()\r\n]*)\)"
-    rb"(?: MODSEQ \((\d{1,20})\))?\)\r\n\Z"
+    rb"(?: MODSEQ \((\d{1,20})\))?\)\r\n"
 )
+_WHOLE_FLAGS = re.compile(_FLAGS_SHAPE + rb"\Z")
+_BUFFER_FLAGS = re.compile(_FLAGS_SHAPE)
+
+
+def fetch_at(buf: bytes | bytearray, pos: int, max_literal: int) -> tuple[FetchData, int] | None:
+    """The common FETCH shapes straight from a receive buffer, without splitting lines:
+    (data, end) when a whole response of such a shape is buffered at `pos`, else None
+    (the caller then reads the response the general way, with every bound enforced)."""
+    m = _WHOLE_MESSAGE.match(buf, pos)
+    if m is not None:
+        size = int(m.group(7))
+        start = m.end()
+        end = start + size
+        if size > max_literal or buf[end : end + 3] != b")\r\n":
+            return None  # too large for here, partly buffered, or another shape
+        value = bytes(buf[start:end])
+        header = m.group(6)
+        data = FetchData(
+            int(m.group(1)),
+            int(m.group(2)),
+            flags_from_atoms(bytes(m.group(3))),
+            int(m.group(4)),
+            parse_internaldate(bytes(m.group(5))),
+            None,
+            value if header else None,
+            None if header else value,
+        )
+        return data, end + 3
+    m = _BUFFER_FLAGS.match(buf, pos)
+    if m is not None:
+        modseq = m.group(3) or m.group(5)
+        data = FetchData(
+            int(m.group(1)),
+            int(m.group(2)),
+            flags_from_atoms(bytes(m.group(4))),
+            modseq=int(modseq) if modseq else None,
+        )
+        return data, m.end()
+    return None
 
 
 def parse_fetch(data: bytes) -> FetchData | None:
