@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+UI_TESTS = Path(__file__).resolve().parent
+if str(UI_TESTS) not in sys.path:
+    sys.path.insert(0, str(UI_TESTS))  # for `ui_support` (tests are imported with importlib)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual.widgets import Input
-from ui_support import screen_lines, screen_text, stray_controls
+from ui_support import screen_lines, screen_text, settle, stray_controls
 
 from tuimail.models import FolderRole
 from tuimail.ui.app import TuimailApp
@@ -24,14 +24,10 @@ def main_of(app: TuimailApp) -> MainScreen:
     return main
 
 
-async def settle(pilot: object) -> None:
-    await pilot.pause(0.25)  # type: ignore[attr-defined]  # preview delay + repaint
-
-
 async def test_opens_on_all_inboxes_at_80x24(demo_root: Path) -> None:
     app = TuimailApp(None, demo_root, demo=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+        await settle(pilot, lambda: app.query_one("#preview", MessageView).reading is not None)
         main = main_of(app)
         assert main.view is not None and main.view.kind == "unified"
         lines = screen_lines(app)
@@ -69,7 +65,7 @@ async def test_navigate_preview_and_pager(demo_root: Path) -> None:
         ml = app.query_one("#messages", MessageList)
         preview = app.query_one("#preview", MessageView)
         await pilot.press("j", "j")
-        await settle(pilot)
+        await settle(pilot, lambda: preview.message_id == ml.cursor_id)
         assert ml.cursor == 2
         assert preview.message_id == ml.cursor_id
         second = ml.cursor_id

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from textual.app import ComposeResult
-from ui_support import ListSource, screen_lines, screen_text, stray_controls
+from ui_support import ListSource, painted, screen_lines, screen_text, stray_controls
 
 from tuimail.models import Address, Envelope, Flags, MessageSummary
 from tuimail.ui.base import ThemedApp
@@ -66,7 +66,7 @@ async def test_only_visible_rows_are_fetched_at_100k() -> None:
     source, ids = big_source(100_000)
     app = ListApp(source, ids)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await painted(pilot)
         assert source.requested < 100  # a screen and a margin, not the folder
         first = screen_lines(app)[0]
         assert "Sender 1" in first and "Subject number 1" in first
@@ -112,7 +112,7 @@ async def test_columns_adapt_to_width(width: int, has_date: bool, has_size: bool
     rows = [summary(1, date=when, size=123_456)]
     app = ListApp(ListSource(rows), [1])
     async with app.run_test(size=(width, 5)) as pilot:
-        await pilot.pause()
+        await painted(pilot)
         line = screen_lines(app)[0]
         assert len(line) <= width
         assert "Sender 1" in line or width < 40
@@ -186,7 +186,7 @@ async def test_set_ids_keeps_cursor_on_the_same_message() -> None:
 async def test_empty_list_says_so() -> None:
     app = ListApp(ListSource([]), [])
     async with app.run_test(size=(80, 6)) as pilot:
-        await pilot.pause()
+        await painted(pilot)
         assert "No messages" in screen_lines(app)[0]
         await pilot.press("j", "G", "enter", "space")  # nothing to do, nothing breaks
         assert app.query_one(MessageList).cursor_id is None
@@ -200,7 +200,7 @@ async def test_hostile_strings_are_shown_literally_and_never_interpreted() -> No
     rows = [summary(1, subject=HOSTILE_SUBJECT, from_=(Address(HOSTILE_FROM, "x@evil.example"),))]
     app = ListApp(ListSource(rows), [1])
     async with app.run_test(size=(160, 5)) as pilot:
-        await pilot.pause()
+        await painted(pilot)
         text = screen_text(app)
         assert "[@click=app.quit]click[/]" in text  # markup shown as text
         assert "[b]bold[/b]" in text

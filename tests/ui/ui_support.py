@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from textual.app import App
+from textual.pilot import Pilot
 
 from tuimail.models import MessageSummary
 
@@ -65,3 +67,18 @@ class ListSource:
         self.calls += 1
         self.requested += len(ids)
         return [self.rows[i] for i in ids if i in self.rows]
+
+
+async def settle(pilot: Pilot[object], until: Callable[[], bool] | None = None) -> None:
+    """Let timers (preview delay, status position) run and the screen repaint; with
+    `until`, keep waiting (up to 5 s: the machine may be busy) for it to become true."""
+    await pilot.pause(0.25)
+    deadline = time.monotonic() + 5
+    while until is not None and not until() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def painted(pilot: Pilot[object]) -> None:
+    """Wait until the first line of the screen has something on it."""
+    await settle(pilot, lambda: bool(screen_lines(pilot.app)[0].strip()))

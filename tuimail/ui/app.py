@@ -6,6 +6,7 @@ compose and help screens are imported when first opened.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -27,6 +28,7 @@ from tuimail.ui.widgets.status_bar import AccountStatus
 
 if TYPE_CHECKING:
     from tuimail.config import Config, UIConfig
+    from tuimail.ui.reading import Reading
 
 ComposeKind = Literal["new", "reply", "reply_all", "forward"]
 
@@ -81,7 +83,7 @@ class TuimailCommands(Provider):
 
 
 class TuimailApp(ThemedApp[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "tuimail"
     COMMANDS = ThemedApp.COMMANDS | {TuimailCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -177,6 +179,35 @@ class TuimailApp(ThemedApp[int]):
             self.report(exc)
             return None, None
         return summary, raw
+
+    def read_message(self, summary: MessageSummary, raw: bytes) -> Reading:
+        """Parse, render and assess a message with what we know of the user (safe to call
+        from a worker thread: it opens no store connection of its own)."""
+        from tuimail.ui.reading import StoreCorrespondents, load_reading
+
+        account = self.config.accounts.get(summary.account)
+        return load_reading(
+            raw,
+            correspondents=StoreCorrespondents(self._address_seen),
+            trusted_authserv_id=account.trusted_authserv_id if account else "",
+            my_domains=self.my_domains,
+        )
+
+    def _address_seen(self, addr: str) -> bool:
+        # Called from a render thread for big messages: the store belongs to this thread.
+        if threading.current_thread() is threading.main_thread():
+            return self.store.address_seen(addr)
+        return self.call_from_thread(self.store.address_seen, addr)
+
+    @property
+    def my_domains(self) -> list[str]:
+        domains: list[str] = []
+        for account in self.config.accounts.values():
+            for addr in (account.address, *account.aliases):
+                domain = addr.rpartition("@")[2].lower()
+                if domain and domain not in domains:
+                    domains.append(domain)
+        return domains
 
     def _update_outbox(self) -> None:
         main = self.main

@@ -7,8 +7,8 @@ passed in (from the viewer's component classes) so themes decide the colours.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from rich.style import Style
 from rich.text import Text
 
 from tuimail.mail.parse import ParsedMessage, parse_message, part_bytes
+from tuimail.mail.phishing import KnownCorrespondents, Sign, assess
+from tuimail.mail.render import Link, RenderedMessage, render_message
 from tuimail.mail.sanitize import safe_filename, sanitize_line, sanitize_text
 from tuimail.models import Address, Attachment
 from tuimail.ui.format import format_size
@@ -24,22 +26,42 @@ from tuimail.ui.format import format_size
 SHORT_HEADERS = ("From", "Reply-To", "To", "Cc", "Date", "Subject")
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    number: int
-    text: str
-    target: str
-
-
 @dataclass(slots=True)
 class Reading:
-    """Everything the viewer needs about one message (all strings still raw)."""
+    """Everything the viewer needs about one message."""
 
-    parsed: ParsedMessage
-    body: str
-    links: list[Link] = field(default_factory=list)
-    signs: list[str] = field(default_factory=list)  # phishing signs, reasons for people
+    parsed: ParsedMessage  # raw (unsanitized) strings
+    rendered: RenderedMessage  # sanitized body, links with real targets
+    signs: tuple[Sign, ...] = ()  # phishing signs, most severe first
     raw: bytes = b""
+
+    @property
+    def body(self) -> str:
+        return self.rendered.body
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        return self.rendered.links
+
+
+class StoreCorrespondents:
+    """`KnownCorrespondents` from the store: who the user has exchanged mail with.
+
+    The store answers "seen this address?"; it has no name or domain index yet, so the
+    signs that need one (a known name on a new address, near-miss domains) stay quiet.
+    """
+
+    def __init__(self, seen: Callable[[str], bool]) -> None:
+        self._seen = seen
+
+    def is_known(self, addr: str) -> bool:
+        return self._seen(addr)
+
+    def names(self) -> Mapping[str, set[str]]:
+        return {}
+
+    def domains(self) -> set[str]:
+        return set()
 
 
 _PLAIN = Style()
@@ -54,20 +76,25 @@ class Styles:
     dim: Style = _PLAIN
 
 
-def load_reading(raw: bytes) -> Reading:
-    """Parse and render `raw` (never raises on hostile input)."""
+def load_reading(
+    raw: bytes,
+    correspondents: KnownCorrespondents | None = None,
+    trusted_authserv_id: str = "",
+    my_domains: Sequence[str] = (),
+) -> Reading:
+    """Parse, render and assess `raw` (never raises on hostile input)."""
     parsed = parse_message(raw)
-    body, links = render_body(parsed)
-    return Reading(parsed=parsed, body=body, links=links, raw=raw)
-
-
-def render_body(parsed: ParsedMessage) -> tuple[str, list[Link]]:
-    """The body as text with its links: `tuimail.mail.render` does the work."""
-    from tuimail.mail import render
-
-    rendered = render.render(parsed)
-    links = [Link(i, text, target) for i, (text, target) in enumerate(rendered.links, 1)]
-    return rendered.text, links
+    rendered = render_message(parsed)
+    signs: tuple[Sign, ...] = ()
+    if correspondents is not None:
+        signs = assess(
+            parsed,
+            rendered_links=rendered.links,
+            known_correspondents=correspondents,
+            trusted_authserv_id=trusted_authserv_id,
+            my_domains=my_domains,
+        )
+    return Reading(parsed=parsed, rendered=rendered, signs=signs, raw=raw)
 
 
 def address_text(addresses: Sequence[Address], styles: Styles) -> Text:
@@ -126,8 +153,12 @@ def header_text(reading: Reading, styles: Styles, full: bool = False) -> Text:
         row("Date", Text(local_date(env.date)))
         row("Subject", Text(sanitize_line(env.subject) or "(no subject)", style="bold"))
     for sign in reading.signs:
-        out.append(" ⚠ ", style=styles.sign)
-        out.append(sanitize_line(sign), style=styles.sign)
+        if sign.severity == "info":
+            out.append("  ℹ ", style=styles.dim)
+            out.append(sanitize_line(sign.reason), style=styles.dim)
+        else:
+            out.append("  ⚠ ", style=styles.sign)
+            out.append(sanitize_line(sign.reason), style=styles.sign)
         out.append("\n")
     attachments = [a for a in parsed.attachments if not a.inline]
     if attachments:
@@ -136,7 +167,7 @@ def header_text(reading: Reading, styles: Styles, full: bool = False) -> Text:
             out.append(f"  [{i}] ", style=styles.label)
             out.append(attachment_line(attachment))
             out.append("\n")
-    for warning in parsed.warnings[:3]:
+    for warning in reading.rendered.warnings[:3]:
         out.append(" ! ", style=styles.dim)
         out.append(sanitize_line(warning), style=styles.dim)
         out.append("\n")
@@ -159,16 +190,7 @@ def body_text(reading: Reading, styles: Styles) -> Text:
         style = styles.quote if stripped.startswith(">") else None
         out.append(line, style=style)
         out.append("\n")
-    if reading.links:
-        out.append("\nLinks:\n", style=styles.label)
-        for link in reading.links:
-            out.append(f"  [{link.number}] ", style=styles.label)
-            out.append(sanitize_line(link.target), style=styles.link)
-            text = sanitize_line(link.text).strip()
-            if text and text != link.target:
-                out.append("  ")
-                out.append(text[:80], style=styles.dim)
-            out.append("\n")
+    # An HTML body already ends with its numbered "Links:" list (real targets).
     out.rstrip()
     return out
 

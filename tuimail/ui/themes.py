@@ -101,6 +101,9 @@ def derive_variables(variables: Mapping[str, str]) -> dict[str, str]:
         "sign-color": get("text-error", get("error", "ansi_red")),
         "status-background": get("panel", "ansi_default"),
         "status-foreground": get("foreground", "ansi_default"),
+        # Textual generates these for truecolor themes only; its own CSS needs them always.
+        "ansi-background": "transparent",
+        "ansi-foreground": "transparent",
     }
     return {**defaults, **variables}
 

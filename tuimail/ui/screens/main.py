@@ -8,6 +8,7 @@ Enter opens the message full-screen). The folder pane shows by default from 100 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -35,7 +36,11 @@ if TYPE_CHECKING:
 
 SORTS = (SortKey.DATE, SortKey.FROM, SortKey.SUBJECT, SortKey.SIZE)
 SYNC_THREAD_LIMIT = 4000  # folders up to this size are threaded at once; larger in a thread
+# Above this, threading would read every summary (~40 µs each): the list stays flat. The
+# store has no query for thread data alone yet.
+THREAD_LIMIT = 25_000
 PREVIEW_DELAY = 0.08  # s: holding j does not parse every message it passes
+POSITION_DELAY = 0.05
 MARK_READ_DELAY = 1.5  # s a message stays in the preview before it counts as read
 
 
@@ -99,6 +104,7 @@ class MainScreen(Screen[None]):
         self._preview_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._filter_timer: Timer | None = None
+        self._position_timer: Timer | None = None
         self._generation = 0  # bumps on every reload: late thread layouts are dropped
 
     @property
@@ -118,7 +124,7 @@ class MainScreen(Screen[None]):
                 yield Input(id="search", placeholder="Search: words, from:, subject:, is:unread…")
                 yield Input(id="filter", placeholder="Filter this list as you type")
                 yield MessageList(app.store, id="messages")
-                yield MessageView(app.load_message, id="preview")
+                yield MessageView(app.load_message, app.read_message, id="preview")
         yield StatusBar(id="status")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -136,15 +142,16 @@ class MainScreen(Screen[None]):
             self.status.update_info(title="No folders yet", message="Sync an account to begin")
         self.query_one(MessageList).focus()
 
-    @property
+    # The widgets are looked up once: these run on every key press.
+    @cached_property
     def message_list(self) -> MessageList:
         return self.query_one("#messages", MessageList)
 
-    @property
+    @cached_property
     def preview(self) -> MessageView:
         return self.query_one("#preview", MessageView)
 
-    @property
+    @cached_property
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
 
@@ -195,14 +202,21 @@ class MainScreen(Screen[None]):
             ids = self._filtered(ids, self.filter_text) or []
         if keep is None:
             keep = self.message_list.cursor_id
-        use_threads = self.threaded and self.sort is SortKey.DATE and view.kind != "search"
+        use_threads = (
+            self.threaded
+            and self.sort is SortKey.DATE
+            and view.kind != "search"
+            and len(ids) <= THREAD_LIMIT
+        )
         if use_threads and len(ids) <= SYNC_THREAD_LIMIT:
             self._show_threaded(ids, self._thread_rows(app.store.summaries, ids), keep)
         else:
             self.thread_of = {}
             self.message_list.set_ids(ids, keep=keep, sent=view.is_sent)
             if use_threads:
-                self._thread_in_background(ids, keep, self._generation)
+                # After the flat list has painted: the first paint never waits for threads.
+                generation = self._generation
+                self.call_after_refresh(lambda: self._thread_in_background(ids, keep, generation))
         self.message_list.invalidate()
         self._update_status()
 
@@ -283,9 +297,10 @@ class MainScreen(Screen[None]):
 
     @on(MessageList.Highlighted)
     def _highlighted(self, event: MessageList.Highlighted) -> None:
-        self.status.update_info(
-            position=event.index + 1 if event.message_id else 0, total=self.message_list.row_count
-        )
+        # The status line's position is updated a moment later, in its own small repaint:
+        # painted with the list rows, the compositor would redraw every widget between.
+        if self._position_timer is None:
+            self._position_timer = self.set_timer(POSITION_DELAY, self._update_position)
         if self._read_timer is not None:
             self._read_timer.stop()
         if not self.panes:
@@ -297,6 +312,11 @@ class MainScreen(Screen[None]):
             return
         mid = event.message_id
         self._preview_timer = self.set_timer(PREVIEW_DELAY, lambda: self._show_preview(mid))
+
+    def _update_position(self) -> None:
+        self._position_timer = None
+        ml = self.message_list
+        self.status.update_info(position=ml.cursor + 1 if ml.row_count else 0, total=ml.row_count)
 
     def _show_preview(self, message_id: int) -> None:
         if self.message_list.cursor_id != message_id:

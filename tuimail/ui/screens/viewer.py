@@ -64,7 +64,7 @@ class ViewerScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
-        yield MessageView(self.mail_app.load_message, id="pager")
+        yield MessageView(self.mail_app.load_message, self.mail_app.read_message, id="pager")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:

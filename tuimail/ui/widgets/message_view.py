@@ -7,19 +7,26 @@ built by `tuimail.ui.reading` (sanitized, literal); nothing is parsed as markup.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from tuimail.models import MessageSummary
-from tuimail.ui.reading import Reading, Styles, body_text, header_text, load_reading, raw_text
+
+if TYPE_CHECKING:  # the parser and renderer load with the first message shown, not at start
+    from tuimail.ui.reading import Reading, Styles
 
 # (summary, raw bytes or None when the body is not local yet)
 Loader = Callable[[int], tuple[MessageSummary | None, bytes | None]]
+# parse + render + assess one message (the app adds what it knows about the user)
+Reader = Callable[[MessageSummary, bytes], "Reading"]
+BACKGROUND_SIZE = 100_000  # bytes: bigger messages are rendered off the UI thread
 
 
 class MessageView(VerticalScroll, can_focus=True):
@@ -64,9 +71,10 @@ class MessageView(VerticalScroll, can_focus=True):
             self.message_id = message_id
             self.reading = reading
 
-    def __init__(self, loader: Loader, *, id: str | None = None) -> None:
+    def __init__(self, loader: Loader, reader: Reader, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._loader = loader
+        self._reader = reader
         self.message_id: int | None = None
         self.summary: MessageSummary | None = None
         self.reading: Reading | None = None
@@ -79,9 +87,12 @@ class MessageView(VerticalScroll, can_focus=True):
         yield Static(id="body")
 
     def on_mount(self) -> None:
-        self._paint()
+        if self.reading is not None or self.note:
+            self._paint()
 
     def _styles(self) -> Styles:
+        from tuimail.ui.reading import Styles
+
         get = self.get_component_rich_style
         return Styles(
             label=get("message-view--label", partial=True),
@@ -102,21 +113,40 @@ class MessageView(VerticalScroll, can_focus=True):
         if message_id == self.message_id and not force:
             return
         self.message_id = message_id
-        self.summary, raw = self._loader(message_id)
+        summary, raw = self._loader(message_id)
+        self.summary = summary
         self.note = ""
-        if raw is None:
-            self.reading = None
+        self.reading = None
+        if summary is None or raw is None:
             self.note = (
                 "The body of this message is not stored locally yet; it is fetched when the "
                 "account is online."
-                if self.summary is not None
+                if summary is not None
                 else "This message is no longer in the local store."
             )
+        elif len(raw) > BACKGROUND_SIZE:
+            self.note = f"Rendering a large message ({len(raw):,} bytes)…"
+            self._read_in_background(message_id, summary, raw)
         else:
-            self.reading = load_reading(raw)
+            self.reading = self._reader(summary, raw)
         self.scroll_home(animate=False)
         self._paint()
-        self.post_message(self.Loaded(self, message_id, self.reading))
+        if self.reading is not None or summary is None or raw is None:
+            self.post_message(self.Loaded(self, message_id, self.reading))
+
+    @work(thread=True, exclusive=True, group="render")
+    def _read_in_background(self, message_id: int, summary: MessageSummary, raw: bytes) -> None:
+        reading = self._reader(summary, raw)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._background_done, message_id, reading)
+
+    def _background_done(self, message_id: int, reading: Reading) -> None:
+        if message_id != self.message_id:
+            return
+        self.reading = reading
+        self.note = ""
+        self._paint()
+        self.post_message(self.Loaded(self, message_id, reading))
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -126,6 +156,8 @@ class MessageView(VerticalScroll, can_focus=True):
     def _paint(self) -> None:
         if not self.is_mounted:
             return
+        from tuimail.ui.reading import body_text, header_text, raw_text
+
         headers = self.query_one("#headers", Static)
         body = self.query_one("#body", Static)
         styles = self._styles()

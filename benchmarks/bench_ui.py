@@ -1,0 +1,334 @@
+"""The app at 100,000 messages: first paint, cursor, paging, re-sort, search, memory.
+
+    python benchmarks/bench_ui.py [--messages 100000] [--size 160x50] [--rebuild]
+
+Builds (once, cached under $XDG_CACHE_HOME/tuimail-bench/) a store with one folder of N
+header-only messages, then runs the real app in a pseudo-terminal, as a user would, and
+prints each figure beside its target. Timings inside the app are taken by a driver script
+that runs in the app's own process after the first paint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import random
+import select
+import struct
+import subprocess
+import sys
+import termios
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from fcntl import ioctl
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BENCH_VERSION = 1
+TARGETS = {
+    "first_paint_s": 0.4,
+    "cursor_move_cpu_ms": 2.0,
+    "page_down_cpu_ms": 5.0,
+    "resort_ms": 100.0,
+    "search_ms": 100.0,
+    "peak_rss_mb": 150.0,
+}
+
+WORDS = [
+    "report",
+    "meeting",
+    "budget",
+    "release",
+    "invoice",
+    "travel",
+    "lunch",
+    "draft",
+    "review",
+    "planning",
+    "update",
+    "notes",
+    "contract",
+    "schedule",
+    "server",
+    "outage",
+    "holiday",
+    "photos",
+    "question",
+    "proposal",
+    "feedback",
+    "summary",
+    "agenda",
+    "migration",
+    "launch",
+    "design",
+    "quarterly",
+    "security",
+    "backup",
+]
+NAMES = [
+    ("Ann Lee", "ann"),
+    ("Bo Chen", "bo"),
+    ("Carla Díaz", "carla"),
+    ("Dmitri Ivanov", "dmitri"),
+    ("Eve Adams", "eve"),
+    ("Femi Okafor", "femi"),
+    ("Gita Rao", "gita"),
+    ("Hiro Tanaka", "hiro"),
+]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tuimail-bench"
+
+
+def build_store(root: Path, n: int, rebuild: bool) -> float:
+    """A store with `n` header-only messages in bench/INBOX; returns seconds spent (0 if cached)."""
+    from tuimail.models import Flags, FolderInfo, FolderRole
+    from tuimail.store.store import Store
+    from tuimail.store.types import NewMessage
+
+    marker = root / "bench.json"
+    wanted = {"version": BENCH_VERSION, "messages": n}
+    if not rebuild and marker.exists() and json.loads(marker.read_text()) == wanted:
+        return 0.0
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    started = time.perf_counter()
+    rng = random.Random(7)
+    now = datetime(2025, 1, 15, tzinfo=UTC)
+    with Store.open(root) as store:
+        store.sync_folders(
+            "bench",
+            [
+                FolderInfo("INBOX", "/", FolderRole.INBOX),
+                FolderInfo("Archive", "/", FolderRole.ARCHIVE),
+                FolderInfo("Trash", "/", FolderRole.TRASH),
+            ],
+        )
+        inbox = store.folder("bench", "INBOX")
+        assert inbox is not None
+        batch: list[NewMessage] = []
+        for uid in range(1, n + 1):
+            name, user = rng.choice(NAMES)
+            when = now - timedelta(seconds=rng.randrange(3 * 365 * 86400))
+            subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))).capitalize()
+            parent = rng.randrange(1, uid) if uid > 10 and rng.random() < 0.3 else 0
+            head = (
+                f"From: {name} <{user}@example.org>\r\nTo: me@example.org\r\n"
+                f"Subject: {'Re: ' if parent else ''}{subject}\r\n"
+                f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+                f"Message-ID: <m{uid}@bench.example>\r\n"
+                + (f"In-Reply-To: <m{parent}@bench.example>\r\n" if parent else "")
+                + "\r\n"
+            ).encode()
+            flags = Flags(seen=rng.random() > 0.1, flagged=rng.random() < 0.02)
+            batch.append(
+                NewMessage(
+                    uid=uid, flags=flags, size=rng.randrange(800, 90_000), raw=head, complete=False
+                )
+            )
+            if len(batch) == 2000:
+                store.add_messages(inbox.id, batch)
+                batch = []
+        if batch:
+            store.add_messages(inbox.id, batch)
+    marker.write_text(json.dumps(wanted))
+    return time.perf_counter() - started
+
+
+# Runs inside the app's process: measures after the first paint, writes JSON, exits.
+CHILD = textwrap.dedent(
+    r"""
+    import asyncio, json, resource, sys, time
+    T0 = float(sys.argv[3])
+    sys.path.insert(0, sys.argv[4])
+    from pathlib import Path
+    from tuimail.config import Config, UIConfig
+    from tuimail.ui.app import TuimailApp
+    from tuimail.ui.model import View
+    from tuimail.ui.screens.main import MainScreen
+
+    OUT = Path(sys.argv[1])
+    THREADS = sys.argv[5] == "1"
+    result = {}
+
+    class BenchMain(MainScreen):
+        def on_mount(self):  # MainScreen.on_mount runs first: Textual calls each class's
+            self.call_after_refresh(self.painted)
+
+        def painted(self):
+            result["first_paint_s"] = time.time() - T0
+            result["rows_cached"] = len(self.message_list._cache)
+            self.app.call_later(lambda: asyncio.ensure_future(self.measure()))
+
+        async def idle_cpu(self, n, pause):
+            start = time.thread_time()
+            for _ in range(n):
+                await asyncio.sleep(pause)
+            return time.thread_time() - start
+
+        async def cpu_per(self, action, n, pause=0.02):
+            # CPU of the UI thread for n actions, each followed by its repaint, minus the same
+            # loop idling (thread time: a background thread's work is not counted here).
+            idle = await self.idle_cpu(n, pause)
+            busy0 = time.thread_time()
+            for _ in range(n):
+                action()
+                await asyncio.sleep(pause)
+            busy = time.thread_time() - busy0
+            idle = (idle + await self.idle_cpu(n, pause)) / 2
+            return max(busy - idle, 0.0) / n * 1000
+
+        async def measure(self):
+            ml = self.message_list
+            await asyncio.sleep(0.3)
+            ml.move_cursor(ml.row_count // 2)
+            await asyncio.sleep(0.1)
+            result["cursor_move_cpu_ms"] = await self.cpu_per(ml.action_cursor_down, 200)
+            result["page_down_cpu_ms"] = await self.cpu_per(ml.action_page_down, 60)
+            t = time.perf_counter()
+            self.threaded = False
+            self.action_cycle_sort()  # date -> from: a new order of all rows
+            result["resort_ms"] = (time.perf_counter() - t) * 1000
+            await asyncio.sleep(0.1)
+            t = time.perf_counter()
+            self.open_view(View("search", "Search: report", query="report"))
+            result["search_ms"] = (time.perf_counter() - t) * 1000
+            result["search_hits"] = ml.row_count
+            await asyncio.sleep(0.1)
+            result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            OUT.write_text(json.dumps(result))
+            self.app.exit()
+
+    class BenchApp(TuimailApp):
+        def get_default_screen(self):
+            return BenchMain()
+
+    config = Config(ui=UIConfig(threads=THREADS))
+    BenchApp(config, Path(sys.argv[2])).run()
+    """
+)
+
+# The same measurement for a minimal Textual app: what any Textual program pays to start.
+BASELINE = textwrap.dedent(
+    r"""
+    import json, sys, time
+    T0 = float(sys.argv[3])
+    from textual.app import App
+    from textual.widgets import Static
+
+    class Minimal(App):
+        def compose(self):
+            yield Static("hello")
+
+        def on_mount(self):
+            self.call_after_refresh(self.painted)
+
+        def painted(self):
+            open(sys.argv[1], "w").write(json.dumps({"first_paint_s": time.time() - T0}))
+            self.exit()
+
+    Minimal().run()
+    """
+)
+
+
+def run_child(
+    root: Path, size: tuple[int, int], threads: bool, script: str = CHILD
+) -> dict[str, float]:
+    out = cache_dir() / "result.json"
+    out.unlink(missing_ok=True)
+    master, slave = pty.openpty()
+    ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
+    stop = threading.Event()
+
+    def drain() -> None:  # a terminal that reads what the app writes
+        while not stop.is_set():
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    t0 = time.time()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(out),
+            str(root),
+            repr(t0),
+            str(REPO),
+            "1" if threads else "0",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    try:
+        proc.wait(timeout=120)
+    finally:
+        stop.set()
+        reader.join()
+        os.close(master)
+    if not out.exists():
+        raise SystemExit("the app did not report (see above); run it by hand to see why")
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--size", default="160x50")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    root = cache_dir() / f"store-{args.messages}"
+    built = build_store(root, args.messages, args.rebuild)
+    print(
+        f"store: {args.messages:,} messages in one folder at {root}"
+        + (f" (built in {built:.1f} s)" if built else " (cached)")
+    )
+    base = min(run_child(root, (width, height), False, BASELINE)["first_paint_s"] for _ in range(3))
+    print(
+        f"a minimal Textual app paints in {base:.2f} s here (the floor under every figure;"
+        f" ~0.15 s on an idle machine of this kind)"
+    )
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f} on {os.cpu_count()} CPUs")
+    for threads in (False, True):
+        runs = [run_child(root, (width, height), threads) for _ in range(3)]
+        best = {k: min(r[k] for r in runs) for k in runs[0]}
+        print(f"\n{width}x{height}, threads {'on' if threads else 'off'} (best of 3 runs):")
+        print(f"  {'measure':<22}{'figure':>10}{'target':>10}{'ratio':>8}")
+        for key, target in TARGETS.items():
+            value = best[key]
+            ratio = value / target
+            verdict = "ok" if ratio <= 1 else "OVER"
+            print(f"  {key:<22}{value:>10.2f}{target:>10.2f}{ratio:>7.2f}x  {verdict}")
+        print(f"  first paint minus the minimal app: {best['first_paint_s'] - base:.2f} s")
+        print(
+            f"  (search hits: {int(best['search_hits']):,}; rows fetched for the first "
+            f"paint: {int(best['rows_cached'])})"
+        )
+
+
+if __name__ == "__main__":
+    main()
