@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import store_helpers  # noqa: F401  (stand-in for tuimail.mail.threads until it lands)
 from servers.certs import CertAuthority
 from servers.fake import FakeServer, close, expect, send, send_raw, sleep, starttls
 

@@ -14,7 +14,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import store_helpers  # noqa: F401  (stand-in for tuimail.mail.threads until it lands)
 from imapclient import IMAPClient
 from servers.certs import CertAuthority
 from servers.dovecot import DovecotServer, User, free_port
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.servers
 # Runs the real CLI; `PATCH` code (if any) runs first, to kill the process at a chosen step.
 RUNNER = """
 import os, signal, sys
-import store_helpers  # noqa: stand-in for tuimail.mail.threads until it lands
 PATCH = os.environ.get("TUIMAIL_TEST_PATCH", "")
 exec(PATCH)
 from tuimail.cli import main
@@ -340,7 +338,6 @@ def test_sent_copy_reaches_the_imap_sent_folder_on_sync(cli: Env) -> None:
 
 LEAN_RUNNER = """
 import sys
-import store_helpers  # noqa: stand-in for tuimail.mail.threads until it lands
 from tuimail.cli import main
 try:
     main(sys.argv[1:])

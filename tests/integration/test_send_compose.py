@@ -13,7 +13,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import store_helpers  # noqa: F401  (stand-in for tuimail.mail.threads until it lands)
 from imapclient import IMAPClient
 from servers.certs import CertAuthority
 from servers.dovecot import DovecotServer, User
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.servers
 
 RUNNER = """
 import sys
-import store_helpers  # noqa: stand-in for tuimail.mail.threads until it lands
 from tuimail.cli import main
 sys.exit(main(sys.argv[1:]))
 """

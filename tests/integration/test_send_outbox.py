@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import store_helpers  # noqa: F401  (stand-in for tuimail.mail.threads until it lands)
 from servers.dovecot import DovecotServer, User, free_port
 from servers.smtp import SMTPServer
 
