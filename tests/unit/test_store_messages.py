@@ -177,6 +177,11 @@ def test_duplicate_uid_within_one_batch(store: Store) -> None:
     assert ids[0] == ids[1]
     assert store.folder_by_id(fid).total == 1
     assert store.uid_flags(fid) == {1: SEEN}
+    ids = store.add_messages(fid, [complete(2, flags=SEEN), complete(2)])
+    assert ids[0] == ids[1]
+    assert store.uid_flags(fid)[2] == UNSEEN
+    assert [n.rsplit(",", 1)[1] for n in cur_files(store)] == [""]  # one file, no S
+    assert store.integrity_check() == []
 
 
 def test_unparseable_message_is_stored_with_warning(store: Store) -> None:

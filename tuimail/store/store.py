@@ -613,9 +613,9 @@ class Store(Pop3State):
 
             message_id = next_id
             next_id += 1
-            if item.uid is not None:
-                existing[item.uid] = (message_id, base, 0, "")
             bits, keywords = flags_to_columns(item.flags)
+            if item.uid is not None:  # the same UID again later in this batch updates it
+                existing[item.uid] = (message_id, base, bits, keywords)
             new_unread += not bits & 1
             thread = thread_id(idx.thread_key) if idx.thread_key else message_id
             date_utc = epoch(env.date)
