@@ -76,7 +76,9 @@ class Draft:
 
 # --- addresses ------------------------------------------------------------------------------
 
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+# Any non-ASCII character is atext (RFC 6532); `[^\x00-\x7f]` says so without a class
+# spanning all of Unicode, which takes ~10 ms to compile on every `tuimail send`.
+_ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]|[^\x00-\x7f])"
 _DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 _QUOTED_LOCAL = re.compile(r'"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x1f\x7f])*"')
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
