@@ -326,6 +326,12 @@ def _default_client(account: AccountConfig, server: OutgoingConfig) -> SMTPClien
     return SMTPClient(server, account=account.name)
 
 
+def blocking_client(account: AccountConfig, server: OutgoingConfig) -> SMTPClient:
+    """For the command line: a password command may block the (private) event loop, so the
+    secret is fetched without a worker thread."""
+    return SMTPClient(server, account=account.name, secret_in_thread=False)
+
+
 def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500]
 
@@ -360,8 +366,12 @@ async def flush(
                 report.outcomes.append(_unchanged(item, "another tuimail process is sending"))
         return report
     try:
-        report.recovered = store.outbox_recover()
         items = store.outbox_items()
+        if any(item.state == "sending" for item in items):
+            # Left by a process that died mid-delivery (we hold the lock: nobody else is
+            # sending). Checked first so that the usual run pays no durable write for it.
+            report.recovered = store.outbox_recover()
+            items = store.outbox_items()
         if force:
             for item in items:
                 if item.state == "uncertain" and _selected(item, accounts, item_ids):

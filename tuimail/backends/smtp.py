@@ -279,12 +279,14 @@ class SMTPClient:
         account: str = "",
         secret: SecretFn | None = None,
         secret_is_token: bool | None = None,
+        secret_in_thread: bool = True,
     ) -> None:
         self.server = server
         self.account = account
         default_secret, default_is_token = secret_provider(account, server)
         self._secret = secret or default_secret
         self._is_token = default_is_token if secret_is_token is None else secret_is_token
+        self._in_thread = secret_in_thread
         self._smtp: aiosmtplib.SMTP | None = None
         self.authenticated_with = ""  # the AUTH mechanism used, "" when none
 
@@ -402,7 +404,9 @@ class SMTPClient:
             return
         if self.server.tls is not TLSMode.NONE and smtp.get_transport_info("sslcontext") is None:
             raise TLSError(f"Refusing to log in to {self._where()} over an unencrypted link.")
-        secret = await asyncio.to_thread(self._secret)
+        # A password command can take seconds (a pinentry prompt): off the event loop,
+        # unless the caller owns the loop and does not mind (the command line).
+        secret = await asyncio.to_thread(self._secret) if self._in_thread else self._secret()
         user = self.server.username
         if mechanism == "plain":
             await smtp.auth_plain(user, secret.value)

@@ -291,10 +291,27 @@ def _run_send(args: argparse.Namespace) -> int:
     )
 
 
-async def _flush(store: Store, config: Config, **kwargs: object) -> FlushReport:
-    from tuimail.account.sending import flush
+async def _flush(
+    store: Store,
+    config: Config,
+    *,
+    accounts: Sequence[str] | None = None,
+    item_ids: Sequence[int] | None = None,
+    force: bool = False,
+    ignore_schedule: bool = False,
+) -> FlushReport:
+    from tuimail.account.sending import blocking_client, flush
 
-    return await flush(store, config, lock_timeout=LOCK_TIMEOUT, **kwargs)  # type: ignore[arg-type]
+    return await flush(
+        store,
+        config,
+        accounts=accounts,
+        item_ids=item_ids,
+        force=force,
+        ignore_schedule=ignore_schedule,
+        lock_timeout=LOCK_TIMEOUT,
+        client_factory=blocking_client,
+    )
 
 
 def _read_stdin() -> bytes:
