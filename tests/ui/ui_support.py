@@ -42,6 +42,11 @@ def screen_text(app: App[object]) -> str:
     return _render(app, styles=False)
 
 
+def flat_text(app: App[object]) -> str:
+    """The screen's words in reading order, as one line (wrapped text joined back up)."""
+    return " ".join(screen_text(app).replace("│", " ").replace("┃", " ").split())
+
+
 def screen_lines(app: App[object]) -> list[str]:
     return screen_text(app).splitlines()
 

@@ -17,7 +17,7 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 
 from tuimail.errors import TuimailError
-from tuimail.models import MessageSummary
+from tuimail.models import Address, MessageSummary
 from tuimail.store.store import Store
 from tuimail.ui.base import ThemedApp
 from tuimail.ui.events import AccountEvent, AccountEvents, Hub
@@ -122,6 +122,14 @@ class TuimailApp(ThemedApp[int]):
     def on_mount(self) -> None:
         for problem in self.theme_problems:
             self.say(str(problem), title="Theme skipped", severity="warning")
+        from tuimail.ui import drafts
+
+        unsent = drafts.load_all()
+        if unsent:
+            self.say(
+                f"{len(unsent)} unsent draft(s) from an earlier session: c resumes the newest.",
+                title="Drafts",
+            )
         for account in self.store.accounts():
             state = "local" if self.demo or self.hub is None else "connecting"
             self.account_status[account] = AccountStatus(state=state)
@@ -180,7 +188,7 @@ class TuimailApp(ThemedApp[int]):
             return None, None
         return summary, raw
 
-    def read_message(self, summary: MessageSummary, raw: bytes) -> Reading:
+    def read_message(self, summary: MessageSummary, raw: bytes, prefer: str = "plain") -> Reading:
         """Parse, render and assess a message with what we know of the user (safe to call
         from a worker thread: it opens no store connection of its own)."""
         from tuimail.ui.reading import StoreCorrespondents, load_reading
@@ -191,6 +199,7 @@ class TuimailApp(ThemedApp[int]):
             correspondents=StoreCorrespondents(self._address_seen),
             trusted_authserv_id=account.trusted_authserv_id if account else "",
             my_domains=self.my_domains,
+            prefer=prefer,
         )
 
     def _address_seen(self, addr: str) -> bool:
@@ -249,7 +258,12 @@ class TuimailApp(ThemedApp[int]):
         """Events from the workers, read by attribute (see `tuimail.ui.events`)."""
         event = message.event
         account = message.account
-        status = self.account_status.setdefault(account, AccountStatus())
+        # Events without an account (the outbox sender's) have no status of their own.
+        status = (
+            self.account_status.setdefault(account, AccountStatus())
+            if account
+            else (AccountStatus())
+        )
         state = getattr(event, "state", None)
         if isinstance(state, str):
             status.state = state
@@ -270,6 +284,9 @@ class TuimailApp(ThemedApp[int]):
             self.say(f"{count} new in {account}/{folder}", title="New mail")
             if self.ui_config.bell:
                 self.bell()
+        sent = getattr(event, "sent", None)
+        if isinstance(sent, int) and sent > 0:
+            self.say(f"{sent} message(s) sent.", title="Outbox")
         if getattr(event, "result", None) is not None or count:
             self._schedule_store_refresh()
         self._update_outbox()
@@ -293,16 +310,69 @@ class TuimailApp(ThemedApp[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def start_compose(self, kind: ComposeKind, message_id: int | None) -> None:
+        """Open the composer; a new message first offers to resume an unsent draft."""
+        from tuimail.ui import drafts
         from tuimail.ui.screens.compose import ComposeScreen
 
         if kind != "new" and message_id is None:
             return
+        saved = drafts.load_all() if kind == "new" else []
+        if saved:
+            from tuimail.ui.screens.pickers import ConfirmScreen
+
+            newest = saved[0]
+            what = newest.subject or "(no subject)"
+
+            def answer(resume: bool | None) -> None:
+                if resume:
+                    self.push_screen(ComposeScreen.from_saved(self, newest))
+                else:
+                    self._open_composer(kind, message_id)
+
+            self.push_screen(
+                ConfirmScreen(
+                    "Resume your unsent draft?",
+                    f"{clean(what)} (saved {newest.saved}). n: start a new message; the "
+                    "draft stays.",
+                ),
+                answer,
+            )
+            return
+        self._open_composer(kind, message_id)
+
+    def _open_composer(self, kind: ComposeKind, message_id: int | None) -> None:
+        from tuimail.ui.screens.compose import ComposeScreen
+
         try:
             screen = ComposeScreen.for_kind(self, kind, message_id)
         except TuimailError as exc:
             self.report(exc)
             return
         self.push_screen(screen)
+
+    def default_account(self) -> str:
+        """The account new mail is written from: the configured default, else the first."""
+        accounts = list(self.config.accounts.values())
+        for account in accounts:
+            if account.default:
+                return account.name
+        if accounts:
+            return accounts[0].name
+        known = self.store.accounts()
+        return known[0] if known else ""
+
+    def sender_address(self, account: str) -> Address | None:
+        """Who mail from `account` is sent as; None when it cannot send (no SMTP server)."""
+        config = self.config.accounts.get(account)
+        if config is None or config.outgoing is None:
+            return None
+        return Address(config.display_name, config.address)
+
+    def sender_label(self, account: str) -> str:
+        sender = self.sender_address(account)
+        if sender is None:
+            return f"{account} (cannot send: no outgoing server configured)"
+        return f"{sender}  ({account})"
 
 
 def run_app(

@@ -81,15 +81,19 @@ def load_reading(
     correspondents: KnownCorrespondents | None = None,
     trusted_authserv_id: str = "",
     my_domains: Sequence[str] = (),
+    prefer: str = "plain",
 ) -> Reading:
-    """Parse, render and assess `raw` (never raises on hostile input)."""
+    """Parse, render and assess `raw` (never raises on hostile input). `prefer` is "plain"
+    or "html": which alternative to show when a message has both."""
     parsed = parse_message(raw)
-    rendered = render_message(parsed)
+    rendered = render_message(parsed, prefer=prefer)
     signs: tuple[Sign, ...] = ()
     if correspondents is not None:
         signs = assess(
             parsed,
-            rendered_links=rendered.links,
+            # Only an HTML rendering saw every link; otherwise let assess scan both parts
+            # (a deceptive link in the HTML alternative counts even when plain is shown).
+            rendered_links=rendered.links if rendered.source == "html" else None,
             known_correspondents=correspondents,
             trusted_authserv_id=trusted_authserv_id,
             my_domains=my_domains,

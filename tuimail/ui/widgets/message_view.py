@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the parser and renderer load with the first message shown, 
 # (summary, raw bytes or None when the body is not local yet)
 Loader = Callable[[int], tuple[MessageSummary | None, bytes | None]]
 # parse + render + assess one message (the app adds what it knows about the user)
-Reader = Callable[[MessageSummary, bytes], "Reading"]
+Reader = Callable[[MessageSummary, bytes, str], "Reading"]
 BACKGROUND_SIZE = 100_000  # bytes: bigger messages are rendered off the UI thread
 
 
@@ -62,6 +62,7 @@ class MessageView(VerticalScroll, can_focus=True):
         Binding("b,pageup", "page_up", "Page up", show=False),
         Binding("h", "toggle_headers", "Headers"),
         Binding("V", "toggle_raw", "Source"),
+        Binding("T", "toggle_html", "Text/HTML", show=False),
     ]
 
     class Loaded(Message):
@@ -80,6 +81,7 @@ class MessageView(VerticalScroll, can_focus=True):
         self.reading: Reading | None = None
         self.full_headers = False
         self.raw_source = False
+        self.prefer = "plain"  # which alternative of a text+HTML message to show
         self.note = ""  # shown instead of the body (e.g. "fetching")
 
     def compose(self):  # type: ignore[no-untyped-def]
@@ -128,7 +130,7 @@ class MessageView(VerticalScroll, can_focus=True):
             self.note = f"Rendering a large message ({len(raw):,} bytes)…"
             self._read_in_background(message_id, summary, raw)
         else:
-            self.reading = self._reader(summary, raw)
+            self.reading = self._reader(summary, raw, self.prefer)
         self.scroll_home(animate=False)
         self._paint()
         if self.reading is not None or summary is None or raw is None:
@@ -136,7 +138,7 @@ class MessageView(VerticalScroll, can_focus=True):
 
     @work(thread=True, exclusive=True, group="render")
     def _read_in_background(self, message_id: int, summary: MessageSummary, raw: bytes) -> None:
-        reading = self._reader(summary, raw)
+        reading = self._reader(summary, raw, self.prefer)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._background_done, message_id, reading)
 
@@ -181,6 +183,12 @@ class MessageView(VerticalScroll, can_focus=True):
         self.raw_source = not self.raw_source
         self.set_class(self.raw_source, "-raw")
         self._paint()
+
+    def action_toggle_html(self) -> None:
+        """Show the HTML alternative instead of the plain text (or back)."""
+        self.prefer = "html" if self.prefer == "plain" else "plain"
+        if self.message_id is not None:
+            self.show(self.message_id, force=True)
 
     def action_page_down(self) -> None:
         self.scroll_page_down(animate=False)
