@@ -429,3 +429,42 @@ def test_fetch_at_leaves_large_literals_to_the_bounded_reader() -> None:
     assert p.fetch_at(data, 0, 1000) is not None
     assert p.fetch_at(data, 0, 99) is None
     assert p.fetch_at(b"* 1 FETCH (UID 5 ENVELOPE NIL)\r\n", 0, 99) is None
+
+
+# ----------------------------------------------------------------------------- modified UTF-7
+
+
+@pytest.mark.parametrize(
+    ("name", "encoded"),
+    [
+        ("INBOX", b"INBOX"),
+        ("Entwürfe", b"Entw&APw-rfe"),
+        ("a&b", b"a&-b"),
+        ("~peter/mail/台北/日本語", b"~peter/mail/&U,BTFw-/&ZeVnLIqe-"),
+        ("Gelöschte Elemente", b"Gel&APY-schte Elemente"),
+        ("😀", b"&2D3eAA-"),
+    ],
+)
+def test_modified_utf7_table(name: str, encoded: bytes) -> None:
+    assert p.encode_utf7(name) == encoded
+    assert p.decode_utf7(encoded) == name
+
+
+@given(st.text(max_size=30))
+def test_modified_utf7_roundtrip_and_agrees_with_imapclient(name: str) -> None:
+    from imapclient import imap_utf7
+
+    encoded = p.encode_utf7(name)
+    assert p.decode_utf7(encoded) == name
+    assert all(0x20 <= c <= 0x7E for c in encoded)
+    assert encoded == imap_utf7.encode(name)
+
+
+@pytest.mark.parametrize("raw", [b"&", b"&-x&ZZZ-", b"&!!-", b"caf\xc3\xa9", b"\xff&A"])
+def test_modified_utf7_decode_never_raises(raw: bytes) -> None:
+    assert isinstance(p.decode_utf7(raw), str)
+
+
+def test_mailbox_with_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(ValueError):
+        p.encode_mailbox("bad\udcff")

@@ -16,13 +16,12 @@ Pure apart from reading the stream it is given (tests feed `io.BytesIO`).
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
-
-from imapclient import imap_utf7
 
 from tuimail.errors import NetworkError, ProtocolError
 from tuimail.models import Flags
@@ -745,13 +744,63 @@ def quote(text: bytes) -> bytes:
     return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+def encode_utf7(name: str) -> bytes:
+    """RFC 3501 §5.1.3 modified UTF-7: printable ASCII as is ("&" as "&-"), any other run
+    as "&" + base64 of its UTF-16BE with "," for "/" + "-"."""
+    out = bytearray()
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            data = "".join(run).encode("utf-16-be")
+            out.extend(b"&" + base64.b64encode(data).rstrip(b"=").replace(b"/", b",") + b"-")
+            run.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.extend(b"&-" if ch == "&" else ch.encode("ascii"))
+        else:
+            run.append(ch)
+    flush()
+    return bytes(out)
+
+
+_UTF7_RUN = re.compile(rb"&([A-Za-z0-9+,]*)-")
+
+
+def decode_utf7(raw: bytes) -> str:
+    """Modified UTF-7 -> str. Invalid runs (and 8-bit names from UTF8=ACCEPT servers) are
+    decoded as UTF-8 with replacement rather than refused: a name is never lost."""
+    if b"&" not in raw:
+        return raw.decode("utf-8", "replace")
+    out: list[str] = []
+    pos = 0
+    for m in _UTF7_RUN.finditer(raw):
+        out.append(raw[pos : m.start()].decode("utf-8", "replace"))
+        b64 = m.group(1)
+        if not b64:
+            out.append("&")
+        else:
+            data = b64.replace(b",", b"/")
+            try:
+                out.append(base64.b64decode(data + b"=" * (-len(data) % 4)).decode("utf-16-be"))
+            except (ValueError, UnicodeDecodeError):
+                out.append(m.group().decode("ascii", "replace"))
+        pos = m.end()
+    out.append(raw[pos:].decode("utf-8", "replace"))
+    return "".join(out)
+
+
 def encode_mailbox(name: str) -> bytes:
     """A folder name as a quoted modified-UTF-7 string; ValueError for names with controls
     (a name from LIST containing CR/LF would otherwise inject commands)."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
         raise ValueError(f"folder name with control characters: {name!r}")
-    encoded: bytes = imap_utf7.encode(name)
-    return quote(encoded)
+    try:
+        return quote(encode_utf7(name))
+    except UnicodeEncodeError:  # a lone surrogate (from a mis-decoded command line)
+        raise ValueError(f"folder name that is not valid Unicode: {name!r}") from None
 
 
 _FLAG_ATOM = re.compile(r"[!#$&'+\-.0-9:;<=>?@A-Z^_`a-z|~]+\Z")
