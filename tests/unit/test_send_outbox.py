@@ -21,6 +21,7 @@ from tuimail.account.sending import (
     backoff,
     header_fields,
     is_due,
+    next_retry,
     prepend_fields,
     sent_copy,
     split_message,
@@ -80,6 +81,16 @@ def _item(state: OutboxState, next_attempt: datetime | None = None) -> OutboxIte
 )
 def test_is_due(item: OutboxItem, ignore: bool, due: bool) -> None:
     assert is_due(item, NOW, ignore_schedule=ignore) is due
+
+
+def test_next_retry() -> None:
+    later = NOW + timedelta(minutes=5)
+    sooner = NOW + timedelta(minutes=2)
+    assert next_retry([]) is None
+    assert next_retry([_item("uncertain"), _item("failed")]) is None
+    assert next_retry([_item("queued", later), _item("queued", sooner), _item("failed")]) == sooner
+    due_now = next_retry([_item("queued", later), _item("queued")])
+    assert due_now is not None and due_now < NOW
 
 
 @pytest.mark.parametrize(
