@@ -282,3 +282,24 @@ def test_accounts_filter_and_unknown_account(
     statuses = {o.account: (o.status, o.exit_code) for o in report.outcomes}
     assert statuses == {"gone": ("skipped", ExitCode.CONFIG), "work": ("sent", ExitCode.OK)}
     assert [i.account for i in store.outbox_items()] == ["gone"]
+
+
+def test_release_resends_a_failed_or_uncertain_item_on_request(
+    store: Store, smtp_server: SMTPServer, dovecot: DovecotServer, mail_user: User, password: str
+) -> None:
+    config = make_config(mail_user, smtp_server, dovecot)
+    rcpt = ["x@tuimail.test"]
+    failed = store.outbox_add(
+        "work", message(mail_user, "x@tuimail.test", "was refused"), mail_user.address, rcpt
+    )
+    store.outbox_mark_failed(failed, "550 no", None)
+    maybe = store.outbox_add(
+        "work", message(mail_user, "x@tuimail.test", "was cut"), mail_user.address, rcpt
+    )
+    store.outbox_mark_attempt(maybe)
+    assert run_flush(store, config).outcomes == []  # neither goes on its own
+    assert run_flush(store, config, item_ids=[failed, maybe]).outcomes == []
+    report = run_flush(store, config, item_ids=[failed, maybe], release=[failed, maybe])
+    assert [(o.item_id, o.status) for o in report.outcomes] == [(failed, "sent"), (maybe, "sent")]
+    assert store.outbox_items() == []
+    assert len(smtp_server.received()) == 2

@@ -356,6 +356,7 @@ async def flush(
     item_ids: Sequence[int] | None = None,
     force: bool = False,
     ignore_schedule: bool = False,
+    release: Sequence[int] = (),
     lock_timeout: float = 60.0,
     client_factory: ClientFactory = _default_client,
     now: Callable[[], datetime] = _now,
@@ -364,7 +365,9 @@ async def flush(
 
     `item_ids` limits the run to those items (and tries them whatever their retry time);
     `force` also resends "uncertain" items (the user accepts a possible second copy);
-    `ignore_schedule` tries queued items before their retry time.
+    `ignore_schedule` tries queued items before their retry time; `release` puts items back
+    in the queue first, whatever their state (`tuimail outbox retry`), under the lock so
+    that an item another process is delivering is never released mid-delivery.
     """
     report = FlushReport()
     lock = OutboxLock(store.root / LOCK_NAME)
@@ -383,6 +386,12 @@ async def flush(
             # Left by a process that died mid-delivery (we hold the lock: nobody else is
             # sending). Checked first so that the usual run pays no durable write for it.
             report.recovered = store.outbox_recover()
+            items = store.outbox_items()
+        known = {item.id for item in items}
+        for item_id in release:
+            if item_id in known:
+                store.outbox_release(item_id)
+        if release:
             items = store.outbox_items()
         if force:
             for item in items:

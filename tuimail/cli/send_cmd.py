@@ -299,6 +299,7 @@ async def _flush(
     item_ids: Sequence[int] | None = None,
     force: bool = False,
     ignore_schedule: bool = False,
+    release: Sequence[int] = (),
 ) -> FlushReport:
     from tuimail.account.sending import blocking_client, flush
 
@@ -309,6 +310,7 @@ async def _flush(
         item_ids=item_ids,
         force=force,
         ignore_schedule=ignore_schedule,
+        release=release,
         lock_timeout=LOCK_TIMEOUT,
         client_factory=blocking_client,
     )
@@ -683,9 +685,7 @@ def _run_retry(args: argparse.Namespace) -> int:
             raise NotFoundError(
                 f"No outbox item {', '.join(map(str, missing))} (see `tuimail outbox`)."
             )
-        for item_id in args.ids:
-            store.outbox_release(item_id)
-        report = asyncio.run(_flush(store, config, item_ids=list(args.ids)))
+        report = asyncio.run(_flush(store, config, item_ids=args.ids, release=args.ids))
     finally:
         store.close()
     return _report_flush(report, as_json=args.flush_json or args.json, quiet=False, announce=True)
