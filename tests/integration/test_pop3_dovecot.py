@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from servers.dovecot import DovecotServer, User
@@ -370,3 +370,52 @@ def test_crash_after_store_before_dele_in_process(
     assert summary.new == 0
     assert on_server(dovecot, mail_user) == 0
     assert subjects(store) == numbered(range(6))
+
+
+# ----------------------------------------------------------------------------- parallel parsing
+
+
+class RecordingIndexer(pop3_engine._Indexer):
+    made: ClassVar[list[RecordingIndexer]] = []
+
+    def __init__(self, parallel: bool) -> None:
+        super().__init__(parallel)
+        self.started = self.parallel
+        RecordingIndexer.made.append(self)
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingIndexer]:
+    RecordingIndexer.made = []
+    monkeypatch.setattr(pop3_engine, "BATCH_MESSAGES", 4)
+    monkeypatch.setattr(pop3_engine, "PARALLEL_INDEX_MIN", 1)
+    monkeypatch.setattr(pop3_engine, "_Indexer", RecordingIndexer)
+    return RecordingIndexer.made
+
+
+def test_big_downloads_parse_in_a_helper_process(
+    dovecot: DovecotServer, mail_user: User, store: Store, small_batches: list[RecordingIndexer]
+) -> None:
+    deliver(dovecot, mail_user, range(13))
+    assert sync(pop3_account(dovecot, mail_user, leave_on_server=False), store, mail_user).new == 13
+    [indexer] = small_batches
+    assert indexer.started and indexer._proc is None  # used, then stopped
+    assert subjects(store) == numbered(range(13))
+    messages = store.list_messages(account="pop")
+    assert all(m.preview and m.has_body for m in messages)
+    assert store.search("body message") and len(store.search("subject:number")) == 13
+    assert on_server(dovecot, mail_user) == 0
+
+
+def test_a_helper_that_dies_falls_back_to_parsing_inline(
+    dovecot: DovecotServer,
+    mail_user: User,
+    store: Store,
+    small_batches: list[RecordingIndexer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pop3_engine, "_HELPER", "import sys; sys.stdin.read(10); sys.exit(3)")
+    deliver(dovecot, mail_user, range(10))
+    assert sync(pop3_account(dovecot, mail_user), store, mail_user).new == 10
+    assert small_batches[0].started and small_batches[0]._proc is None
+    assert subjects(store) == numbered(range(10))

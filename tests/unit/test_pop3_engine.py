@@ -290,3 +290,19 @@ def test_wait_reports_the_poll_interval(store: Store) -> None:
     # A timeout shorter than the interval: nothing due yet.
     session._last_sync = time.monotonic()
     assert session.wait_for_changes(0.2, threading.Event()) is False
+
+
+def test_serve_indexing_answers_each_batch() -> None:
+    import io
+    import pickle
+
+    from tuimail.store.indexing import index_message
+    from tuimail.store.pop3state import serve_indexing
+
+    batches = [[full_message(1), full_message(2)], [], [b"not a message at all"]]
+    stdin = io.BytesIO(b"".join(pickle.dumps(b) for b in batches))
+    stdout = io.BytesIO()
+    serve_indexing(stdin, stdout)
+    stdout.seek(0)
+    for batch in batches:
+        assert pickle.load(stdout) == [index_message(raw) for raw in batch]

@@ -59,10 +59,11 @@ MAX_LISTING = 64 * 1024 * 1024
 MAX_HEADER = 1024 * 1024
 # How far past an over-long line we read to find its end before giving the stream up.
 MAX_DRAIN = 1024 * 1024
-# Commands in flight at once with PIPELINING: small enough that neither side's socket
-# buffer can fill with commands while the other waits (no deadlock), big enough to keep
-# the server busy while we store.
-PIPELINE_WINDOW = 64
+# Commands in flight at once with PIPELINING. A thousand RETRs are ~13 KB: they always fit
+# in the socket buffers, so neither side can block on sending commands while the other
+# waits (no deadlock); and the server can run ahead by hundreds of messages into our
+# receive buffer while we store the previous batch, which is what keeps it busy.
+PIPELINE_WINDOW = 1000
 # RFC 2449: a command line (with CRLF) is at most 255 octets.
 MAX_COMMAND = 255
 _RECV = 256 * 1024
@@ -434,19 +435,24 @@ def fingerprint(headers: bytes, size: int) -> str:
     return "fp " + hashlib.sha256(data).hexdigest()[:40]
 
 
+# The first Received field with its continuation lines (the header block only: a body line
+# cannot match because callers pass `header_block(raw)`).
+_RECEIVED = re.compile(rb"(?:^|\n)received:([^\n]*(?:\n[ \t][^\n]*)*)", re.IGNORECASE)
+
+
 def arrival_time(headers: bytes) -> datetime | None:
     """When the final server received the message: the date of the topmost Received."""
-    for name, value in _unfold_headers(headers):
-        if name == "received":
-            _, sep, when = value.rpartition(";")
-            if not sep:
-                return None
-            try:
-                date = parsedate_to_datetime(when.strip())
-            except (TypeError, ValueError, IndexError):
-                return None
-            return date if date.tzinfo is not None else None
-    return None
+    m = _RECEIVED.search(headers)
+    if m is None:
+        return None
+    _, sep, when = m.group(1).decode("ascii", "replace").rpartition(";")
+    if not sep:
+        return None
+    try:
+        date = parsedate_to_datetime(" ".join(when.split()))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return date if date.tzinfo is not None else None
 
 
 def auth_plain_response(username: str, password: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pickle
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +33,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from tuimail.errors import StoreError
 from tuimail.models import Flags
@@ -164,9 +165,18 @@ def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> lis
     return [base for base, _ in linked]
 
 
-def index_many(raws: Sequence[bytes]) -> list[Indexed]:
-    """`index_message` of each message: run in a helper process for big downloads."""
-    return [index_message(raw) for raw in raws]
+def serve_indexing(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+    """The POP3 engine's indexing helper (a child process): reads pickled lists of raw
+    messages until EOF, writes the pickled list of their `index_message` for each."""
+    source = stdin or sys.stdin.buffer
+    sink = stdout or sys.stdout.buffer
+    while True:
+        try:
+            raws: list[bytes] = pickle.load(source)  # noqa: S301 - from our own parent
+        except EOFError:
+            return
+        pickle.dump([index_message(raw) for raw in raws], sink, pickle.HIGHEST_PROTOCOL)
+        sink.flush()
 
 
 def _epoch(moment: datetime) -> int:
