@@ -172,7 +172,8 @@ def test_server_down_queues_with_backoff_then_delivers_exactly_once(
     assert before + timedelta(seconds=50) <= queued.next_attempt <= before + timedelta(seconds=70)
 
     # Not due yet: a cron flush leaves it alone even with the server back.
-    assert run_flush(store, up).outcomes == []
+    waiting = run_flush(store, up)
+    assert waiting.outcomes == [] and [i.id for i in waiting.waiting] == [item]
     assert smtp_server.received() == []
     # Its time has come: delivered once, gone from the outbox.
     later = queued.next_attempt + timedelta(seconds=1)

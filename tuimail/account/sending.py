@@ -161,6 +161,7 @@ class FlushReport:
         self.outcomes = outcomes if outcomes is not None else []
         self.recovered = recovered if recovered is not None else []  # just became "uncertain"
         self.warnings = warnings if warnings is not None else []
+        self.waiting: list[OutboxItem] = []  # queued, but their retry time has not come
 
     def exit_code(self) -> int:
         """The most important problem's exit code: uncertain > auth/TLS/... > queued."""
@@ -406,6 +407,10 @@ async def flush(
             if _selected(i, accounts, item_ids)
             and is_due(i, timestamp, ignore_schedule=ignore_schedule or wanted)
         ]
+        report.waiting = [
+            i for i in items if i.state == "queued" and _selected(i, accounts, item_ids)
+            and i not in due
+        ]  # fmt: skip
         by_account: dict[str, list[OutboxItem]] = {}
         for item in due:
             by_account.setdefault(item.account, []).append(item)

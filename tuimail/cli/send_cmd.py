@@ -43,23 +43,25 @@ Two ways to use it:
 SEND_EPILOG = """\
 exit codes:
   0  delivered to the SMTP server (or queued, with --queue)
+  1  the server refused the message for good (e.g. an unknown recipient): nobody was sent
+     it; it is kept in the outbox as failed (`tuimail outbox retry ID` or `drop ID`)
   2  bad input: an invalid address, a missing file; nothing was queued
   3  configuration problem (no account, no [outgoing] section)
-  4  login refused or no password: the message is queued; fix it and run `tuimail outbox flush`
-  5  TLS/STARTTLS failed: the message is queued, not sent in the clear
-  9  the connection broke after the message was sent: it may have been delivered; see
-     `tuimail outbox`, resend only with `tuimail outbox retry ID`
-  1  the server refused the message for good (e.g. an unknown recipient): it is kept in
-     the outbox as failed, and nobody was sent it
-  75 queued: the server could not be reached or said "try later"; it will be retried
+  4  login refused or no password: queued; fix it, then `tuimail outbox flush --now`
+  5  TLS/STARTTLS failed: queued, never sent in the clear
+  9  the connection broke after the message was sent: it may have been delivered; it is
+     kept as "uncertain" and resent only by `tuimail outbox retry ID`
+  75 queued: the server could not be reached (network trouble gives 75, not 6, because
+     the message is safe in the outbox) or said "try later"; it will be retried
 
 examples:
   echo "See you at 12." | tuimail send -s "Lunch" -- bob@example.com
-  tuimail send -s Report -a report.pdf -c boss@example.com --body-file notes.txt -- team@example.com
-  tuimail send -s "Logs" --queue -- ops@example.com < /var/log/app.log    (send later)
-  tuimail send -t < message.eml                  recipients from To/Cc/Bcc
-  git config --global sendemail.sendmailcmd "tuimail send -i"
-  mutt: set sendmail="tuimail send -oi"    cron: MAILTO=you@example.com, sendmail = tuimail send
+  tuimail send -s Report -a report.pdf -c boss@example.com --body-file notes.txt -- a@b.org
+  tuimail send -s "Logs" --queue -- ops@example.com < app.log     queue only, send later
+  tuimail send -t < message.eml                                   recipients from headers
+  git config --global sendemail.sendmailcmd "tuimail send -i"     git send-email
+  set sendmail="tuimail send -oi"                                 mutt / neomutt
+  crond -m "tuimail send -t"                                      cronie; MAILTO=you@example.com
 """
 
 OUTBOX_DESCRIPTION = """\
@@ -744,6 +746,18 @@ def _report_flush(
             continue
         say(f"tuimail: #{outcome.item_id} ({outcome.account}) {outcome.message_id}:", sys.stderr)
         _explain(outcome)
-    if sent and not as_json and not announce and sys.stdout.isatty():
-        say(f"Sent {sent} message(s).")
+    if not as_json and not announce and sys.stdout.isatty():
+        # Someone at a terminal, not cron: say what happened, and what did not.
+        if sent:
+            say(f"Sent {sent} message(s).")
+        if report.waiting:
+            from tuimail.account.sending import next_retry
+
+            when = _local_time(next_retry(report.waiting))
+            say(
+                f"{len(report.waiting)} message(s) wait for their next try (from {when}); "
+                "`tuimail outbox flush --now` sends them now."
+            )
+        elif not report.outcomes:
+            say("Nothing to send.")
     return report.exit_code()
