@@ -419,3 +419,54 @@ def test_a_helper_that_dies_falls_back_to_parsing_inline(
     assert sync(pop3_account(dovecot, mail_user), store, mail_user).new == 10
     assert small_batches[0].started and small_batches[0]._proc is None
     assert subjects(store) == numbered(range(10))
+
+
+# ----------------------------------------------------------------------------- session life
+
+
+def test_a_stale_connection_from_connect_is_replaced(
+    dovecot: DovecotServer, mail_user: User, store: Store
+) -> None:
+    deliver(dovecot, mail_user, range(3))
+    since = dovecot.log_size()
+    session = Pop3Session(
+        pop3_account(dovecot, mail_user), store, password=Secret(mail_user.password)
+    )
+    session.connect()
+    session._opened_at -= pop3_engine.FRESH_FOR + 1  # as if the sync came much later
+    assert session.sync(None, lambda p: None).new == 3
+    session.close()
+    assert len(dovecot.logins(mail_user, since, wait_for=2)) == 2
+
+
+def test_no_connection_is_held_while_waiting(
+    dovecot: DovecotServer, mail_user: User, store: Store
+) -> None:
+    import threading
+
+    session = Pop3Session(
+        pop3_account(dovecot, mail_user), store, password=Secret(mail_user.password)
+    )
+    session.connect()
+    assert session._client is not None
+    stop = threading.Event()
+    stop.set()
+    assert session.wait_for_changes(10, stop) is False
+    assert session._client is None
+
+
+def test_the_account_worker_drives_a_pop3_account(
+    dovecot: DovecotServer, mail_user: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuimail.account.worker import Reply, SyncRequest, run_requests
+
+    monkeypatch.setenv("TUIMAIL_PASSWORD_POP", mail_user.password)
+    deliver(dovecot, mail_user, range(5))
+    events: list[object] = []
+    account = pop3_account(dovecot, mail_user, leave_on_server=False)
+    [reply] = run_requests(account, tmp_path / "store", [SyncRequest()], events.append)
+    assert isinstance(reply, Reply) and reply.ok, reply.error
+    assert reply.result.new == 5
+    assert on_server(dovecot, mail_user) == 0
+    with Store.open(tmp_path / "store") as s:
+        assert subjects(s) == numbered(range(5))

@@ -71,6 +71,8 @@ PROGRESS_EVERY = 100
 # A sync reconnects after a message spoils the stream; each reconnect skips at least one
 # more message, and this bounds the loop against a server that breaks every session.
 MAX_RECONNECTS = 10
+# A connection opened by `connect()` is used by a sync that starts within this many seconds.
+FRESH_FOR = 60.0
 # `wait_for_changes` looks at `stop` this often (Event.wait wakes at once anyway).
 POLL_STEP = 0.5
 
@@ -289,15 +291,18 @@ class Pop3Session:
         self._checkpoint = checkpoint
         self._password = password
         self._client: Pop3Client | None = None
+        self._opened_at = 0.0
         self._last_sync = time.monotonic()
         self._fingerprint_warned = False
 
     # ---- MailSession
 
     def connect(self) -> None:
-        """Connect and log in now, so that bad credentials or TLS show at once."""
+        """Connect and log in now, so that bad credentials or TLS show at once. The next
+        sync uses this connection if it comes soon (see `_take_client`)."""
         if self._client is None:
             self._client = self._open()
+            self._opened_at = time.monotonic()
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -317,7 +322,7 @@ class Pop3Session:
         inbox = self.store.ensure_folder(name, FolderInfo(INBOX, role=FolderRole.INBOX))
         run = _Run()
         for _attempt in range(MAX_RECONNECTS + 1):
-            client, self._client = self._client or self._open(), None
+            client = self._take_client()
             try:
                 again = self._session(client, inbox.id, run, progress)
             except BaseException:
@@ -350,7 +355,9 @@ class Pop3Session:
 
     def wait_for_changes(self, timeout: float, stop: threading.Event) -> bool:
         """POP3 cannot push: sleep until the poll interval since the last sync elapses
-        (True) or `timeout` passes or `stop` is set (False)."""
+        (True) or `timeout` passes or `stop` is set (False). No connection is held while
+        waiting: a POP3 session locks the mailbox on many servers."""
+        self.close()
         due = self._last_sync + max(1.0, float(self.incoming.poll_interval))
         end = time.monotonic() + max(0.0, min(timeout, due - time.monotonic()))
         while True:
@@ -369,6 +376,17 @@ class Pop3Session:
         if incoming.auth in ("xoauth2", "oauthbearer"):
             return get_oauth2_token(self.account.name, incoming.oauth2_token_command)
         return get_password(self.account.name, "incoming", incoming.password_command)
+
+    def _take_client(self) -> Pop3Client:
+        """The connection from `connect()` if it is fresh, else a new one: servers drop
+        idle POP3 sessions (RFC 1939 allows after 10 minutes), and a stale one would only
+        fail at the first command."""
+        client, self._client = self._client, None
+        if client is not None and time.monotonic() - self._opened_at < FRESH_FOR:
+            return client
+        if client is not None:
+            client.close()
+        return self._open()
 
     def _open(self) -> Pop3Client:
         client = Pop3Client.from_config(self.incoming)
