@@ -354,11 +354,15 @@ class SMTPClient:
         if isinstance(exc, TuimailError):
             return exc
         if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-            return AuthError(
-                f"{where} refused the login ({exc.code} {_one_line(exc.message)}). Check the "
-                f"username and password of account {self.account!r} "
-                f"(tuimail password set {self.account} --outgoing)."
-            )
+            reply = f"{exc.code} {_one_line(exc.message)}"
+            if self._is_token:
+                hint = "Check that oauth2_token_command prints a fresh access token."
+            else:
+                hint = (
+                    f"Check the username and password of account {self.account!r} "
+                    f"(tuimail password set {self.account} --outgoing)."
+                )
+            return AuthError(f"{where} refused the login ({reply}). {hint}")
         if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
             return NetworkTimeout(f"{where} did not answer in time. The message stays queued.")
         if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
