@@ -11,7 +11,9 @@
 A crash anywhere leaves the item queued (nothing sent) or "sending" (maybe sent); the next
 run turns "sending" into "uncertain" (`outbox_recover`), which is resent only when the user
 says so (`tuimail outbox flush --force` or `tuimail outbox retry ID`). So a message is never
-delivered twice without the user choosing it, and never lost.
+delivered twice without the user choosing it, and never lost. (The Sent copy is filed after
+the item leaves the outbox, so a crash between the two can lose that copy, never a delivery:
+the other order could turn a crash into a second delivery.)
 
 Only one process sends at a time: every sender holds an exclusive lock file in the store
 (`OutboxLock`). That makes `outbox_recover` safe (no other process can be mid-send) and
@@ -63,6 +65,7 @@ __all__ = [
     "OutboxLock",
     "Outcome",
     "backoff",
+    "blocking_client",
     "flush",
     "header_fields",
     "is_due",
