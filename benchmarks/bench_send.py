@@ -40,6 +40,12 @@ from servers.smtp import SMTPServer  # noqa: E402
 PYTHON = os.path.realpath(sys.executable)
 
 
+def aiosmtplib_file() -> str:
+    import aiosmtplib
+
+    return str(aiosmtplib.__file__)
+
+
 def tuimail_argv() -> list[str]:
     return [PYTHON, "-m", "tuimail"]
 
@@ -204,6 +210,8 @@ def main() -> None:
             make_message(i, sender.address, rcpt.address, opts.size) for i in range(opts.messages)
         ]
         body = b"A short note from a script.\n" * 40
+        site_packages = os.path.dirname(os.path.dirname(aiosmtplib_file()))
+        no_site_env = dict(env, PYTHONPATH=os.pathsep.join([str(ROOT), site_packages]))
         tools: dict[str, tuple[list[str], dict[str, str] | None, Callable[[int], bytes]]] = {
             "msmtp": (["msmtp", "-C", str(rc), rcpt.address], None, one.__getitem__),
             "aiosmtplib script": (
@@ -214,6 +222,13 @@ def main() -> None:
             ),
             "tuimail send -i": (
                 [*tuimail_argv(), "send", "-i", "--", rcpt.address], env, one.__getitem__
+            ),
+            # Without site's .pth files: this sandbox has one that imports certifi in every
+            # Python process (~50 ms); an ordinary machine has none.
+            "tuimail send -i -S": (
+                [PYTHON, "-S", *tuimail_argv()[1:], "send", "-i", "--", rcpt.address],
+                no_site_env,
+                one.__getitem__,
             ),
             "tuimail send -s": (
                 [*tuimail_argv(), "send", "-s", "note", "--", rcpt.address],

@@ -333,7 +333,8 @@ def test_sent_copy_reaches_the_imap_sent_folder_on_sync(cli: Env) -> None:
     assert copy["Subject"] == "filed in sent"
     assert copy["Bcc"] == hidden  # your own copy shows whom you Bcc'd
     [delivered] = cli.smtp.received()
-    assert hidden.encode() not in delivered.data  # the transmitted one does not
+    assert delivered.rcpt_tos == ("a@tuimail.test", hidden)  # -t: Bcc is on the envelope
+    assert hidden.encode() not in delivered.data  # ... never in the transmitted message
 
 
 LEAN_RUNNER = """
