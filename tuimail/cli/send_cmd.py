@@ -8,7 +8,6 @@ mode, as sendmail does.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -230,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_send(args: argparse.Namespace) -> int:
+    import asyncio  # not at module level: `--help` and `outbox` never need it
+
     mailx = bool(
         args.subject is not None
         or args.cc
@@ -664,6 +665,8 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_flush(args: argparse.Namespace) -> int:
+    import asyncio
+
     config = load_config(args)
     account = args.flush_account or args.account
     accounts = [config.account(account).name] if account else None
@@ -678,6 +681,8 @@ def _run_flush(args: argparse.Namespace) -> int:
 
 
 def _run_retry(args: argparse.Namespace) -> int:
+    import asyncio
+
     config = load_config(args)
     store = open_store()
     try:
@@ -694,6 +699,8 @@ def _run_retry(args: argparse.Namespace) -> int:
 
 
 def _run_drop(args: argparse.Namespace) -> int:
+    import asyncio
+
     from tuimail.account.sending import LOCK_NAME, OutboxLock
 
     store = open_store()
