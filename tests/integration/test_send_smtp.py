@@ -312,3 +312,24 @@ def test_smuggling_sequences_reach_the_server_as_body_text(
         b"DATA\r\n.\r\nmore\r\n.\r\nand\r\n..\r\nend\r\n"
     )
     assert received.data == expected
+
+
+def test_a_failing_before_data_hook_resets_the_transaction(
+    smtp_server: SMTPServer, mail_user: User
+) -> None:
+    class Claimed(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Claimed
+
+    async def go() -> None:
+        async with _client(_config(smtp_server, mail_user), mail_user.password) as client:
+            raw = _message(mail_user.address, "x@tuimail.test")
+            with pytest.raises(Claimed):
+                await client.send(mail_user.address, ["x@tuimail.test"], raw, before_data=refuse)
+            # The next message on the same connection is not a "nested MAIL".
+            assert (await client.send(mail_user.address, ["y@tuimail.test"], raw)).delivered
+
+    asyncio.run(go())
+    assert [m.rcpt_tos for m in smtp_server.received()] == [("y@tuimail.test",)]

@@ -523,7 +523,11 @@ class SMTPClient:
                 worst = max((s for s in statuses if not s.accepted), key=lambda s: s.code)
                 return SendResult("RCPT", worst.code, worst.message, tuple(statuses))
             if before_data is not None:
-                before_data()
+                try:
+                    before_data()
+                except BaseException:
+                    await self._reset()  # leave the connection clean for the next message
+                    raise
             reply = await smtp.execute_command(b"DATA")
             if reply.code != 354:
                 await self._reset()
