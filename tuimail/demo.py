@@ -561,6 +561,14 @@ def _marker(n_messages: int, now: datetime | None) -> dict[str, object]:
     }
 
 
+def is_current(root: Path, n_messages: int = 3000, now: datetime | None = None) -> bool:
+    """Whether `root` already holds this demo (so building it would do nothing)."""
+    try:
+        return bool(json.loads((root / MARKER).read_text()) == _marker(n_messages, now))
+    except (OSError, ValueError):
+        return False
+
+
 def build_demo_store(root: Path, n_messages: int = 3000, now: datetime | None = None) -> None:
     """Write the demo mailbox into a store at `root`, unless the same demo is already there.
 
@@ -569,11 +577,8 @@ def build_demo_store(root: Path, n_messages: int = 3000, now: datetime | None = 
     """
     marker = root / MARKER
     wanted = _marker(n_messages, now)
-    try:
-        if json.loads(marker.read_text()) == wanted:
-            return
-    except (OSError, ValueError):
-        pass
+    if is_current(root, n_messages, now):
+        return
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     marker.unlink(missing_ok=True)
     for entry in _STORE_ENTRIES:

@@ -210,3 +210,17 @@ async def test_hostile_strings_are_shown_literally_and_never_interpreted() -> No
         await pilot.click(MessageList, offset=(60, 0))  # clicking the "link" does nothing
         await pilot.pause()
         assert app.is_running
+
+
+async def test_page_scroll_jumps_a_page_at_the_edge() -> None:
+    source, ids = big_source(200)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 10)) as pilot:
+        ml = app.query_one(MessageList)
+        ml.page_scroll = True
+        await pilot.press(*["j"] * 9)  # 10 rows visible: the 10th press leaves the screen
+        assert ml.scroll_offset.y == 0
+        await pilot.press("j")
+        assert ml.cursor == 10 and ml.scroll_offset.y == 10
+        await pilot.press("k")
+        assert ml.cursor == 9 and ml.scroll_offset.y == 0

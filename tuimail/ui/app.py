@@ -6,8 +6,10 @@ compose and help screens are imported when first opened.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -322,6 +324,10 @@ class TuimailApp(ThemedApp[int]):
 
             newest = saved[0]
             what = newest.subject or "(no subject)"
+            try:
+                when = datetime.fromisoformat(newest.saved).astimezone().strftime("%d %b %H:%M")
+            except ValueError:
+                when = "earlier"
 
             def answer(resume: bool | None) -> None:
                 if resume:
@@ -332,8 +338,7 @@ class TuimailApp(ThemedApp[int]):
             self.push_screen(
                 ConfirmScreen(
                     "Resume your unsent draft?",
-                    f"{clean(what)} (saved {newest.saved}). n: start a new message; the "
-                    "draft stays.",
+                    f"{clean(what)} (saved {when}). n: start a new message; the draft stays.",
                 ),
                 answer,
             )
@@ -388,8 +393,10 @@ def run_app(
     workers (None: local only).
     """
     if demo:
-        from tuimail.demo import build_demo_store
+        from tuimail.demo import build_demo_store, is_current
 
+        if not is_current(store_root):
+            print("Preparing the demo mailbox (once, a few seconds)…", file=sys.stderr, flush=True)
         build_demo_store(store_root)
     app = TuimailApp(config, store_root, demo=demo, hub=hub)
     mouse = app.ui_config.mouse

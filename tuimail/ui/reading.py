@@ -158,7 +158,7 @@ def header_text(reading: Reading, styles: Styles, full: bool = False) -> Text:
         row("Subject", Text(sanitize_line(env.subject) or "(no subject)", style="bold"))
     for sign in reading.signs:
         if sign.severity == "info":
-            out.append("  ℹ ", style=styles.dim)
+            out.append("  · ", style=styles.dim)
             out.append(sanitize_line(sign.reason), style=styles.dim)
         else:
             out.append("  ⚠ ", style=styles.sign)

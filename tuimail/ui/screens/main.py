@@ -133,6 +133,7 @@ class MainScreen(Screen[None]):
         self.threaded = ui.threads
         self.sort = SortKey(ui.sort) if ui.sort in SortKey._value2member_map_ else SortKey.DATE
         self.set_class(ui.layout != "pager", "-panes")
+        self.message_list.page_scroll = ui.page_scroll
         self.reload_folders()
         tree = self.query_one(FolderTree)
         first = tree.first_inbox()

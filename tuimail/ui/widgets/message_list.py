@@ -172,6 +172,9 @@ class MessageList(ScrollView, can_focus=True):
         self._columns_width = 0
         self._now = fmt.now()
         self.empty_text = empty_text
+        # Jump a page when the cursor leaves the screen instead of scrolling line by line:
+        # over a slow ssh link a one-line scroll repaints the whole list.
+        self.page_scroll = False
 
     # ----------------------------------------------------------------- data
 
@@ -414,6 +417,10 @@ class MessageList(ScrollView, can_focus=True):
         row = self._cursor
         if center and not top <= row < top + height:
             self.scroll_to(y=max(row - height // 2, 0), animate=False)
+        elif self.page_scroll and row >= top + height:
+            self.scroll_to(y=row, animate=False)  # the next page, cursor on its first row
+        elif self.page_scroll and row < top:
+            self.scroll_to(y=max(row - height + 1, 0), animate=False)
         elif row < top:
             self.scroll_to(y=row, animate=False)
         elif row >= top + height:

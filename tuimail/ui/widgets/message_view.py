@@ -45,7 +45,7 @@ class MessageView(VerticalScroll, can_focus=True):
         background: $surface;
         padding: 0 1;
         scrollbar-size-vertical: 1;
-        & > #headers { padding: 0 0 1 0; border-bottom: solid $primary 40%; margin-bottom: 1; }
+        & > #headers { border-bottom: solid $primary 40%; }
         & > .message-view--label { color: $header-label-color; text-style: bold; }
         & > .message-view--quote { color: $quote-color; }
         & > .message-view--sign { color: $sign-color; text-style: bold; }
