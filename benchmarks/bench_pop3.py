@@ -94,7 +94,7 @@ def make_message(i: int, rng: random.Random, size: int) -> bytes:
     ]
     budget = size - sum(len(h) + 2 for h in head)
     if i % 5 == 0:
-        text = paragraph(rng, max(10, budget // 12))
+        text = paragraph(rng, max(10, (budget - 260) * 2 // 23))
         html = "<p>" + text.replace("\r\n", "<br>\r\n") + "</p>"
         head.append('Content-Type: multipart/alternative; boundary="b1"')
         body = (
@@ -104,7 +104,7 @@ def make_message(i: int, rng: random.Random, size: int) -> bytes:
         )
     else:
         head.append("Content-Type: text/plain; charset=utf-8")
-        body = paragraph(rng, max(10, budget // 6)) + "\r\n"
+        body = paragraph(rng, max(10, budget * 2 // 11)) + "\r\n"
     return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 

@@ -394,3 +394,42 @@ def test_server_without_uidl_uses_fingerprints(
     assert first.new == 2 and "does not support UIDL" in first.folders[0].warnings[0]
     assert run_sync(acct, store).new == 0
     assert all(k.startswith("fp ") for k in store.pop3_seen("pop"))
+
+
+def test_a_top_reply_that_never_ends_switches_to_keys_from_retr(
+    fake_server: FakeFactory,
+    test_ca: CertAuthority,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tuimail.backends import pop3
+
+    # A small header limit keeps the endless reply inside the socket buffers.
+    monkeypatch.setattr(pop3, "MAX_HEADER", 20_000)
+    msgs = {n: full_message(n) for n in (1, 2)}
+    caps = b"USER\r\nTOP\r\n"
+    sizes = b"".join(b"%d %d\r\n" % (n, len(m)) for n, m in msgs.items())
+    listing_steps = [expect(b"LIST"), send(b"+OK\r\n" + sizes + b".\r\n")]
+    head1 = msgs[1].split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    first = [
+        *implicit_login(caps),
+        *listing_steps,
+        expect(b"TOP 1 0\r\n"),
+        send(b"+OK\r\n" + stuff(head1)),
+        expect(b"TOP 2 0\r\n"),
+        send(b"+OK\r\n" + (b"X-Junk: " + b"a" * 990 + b"\r\n") * 40),  # no end
+    ]
+    second = [
+        *implicit_login(caps),
+        *listing_steps,
+        *retr(1, msgs[1]),
+        *retr(2, msgs[2]),
+        expect(b"QUIT"),
+        send(b"+OK\r\n"),
+        close(),
+    ]
+    server = fake_server(first, second, protocol="pop3", tls=test_ca.server.server_context())
+    summary = run_sync(account(server, test_ca, TLSMode.IMPLICIT), store)
+    assert summary.new == 2
+    assert subjects(store) == ["Message number 1", "Message number 2"]
+    assert len(store.pop3_seen("pop")) == 2

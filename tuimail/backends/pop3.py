@@ -850,13 +850,6 @@ class Pop3Client:
             raise self._fail(exc) from None
         return refused
 
-    def noop(self) -> None:
-        wire = self._require()
-        try:
-            wire.short("NOOP")
-        except (OSError, EOFError, poplib.error_proto, LineTooLong) as exc:
-            raise self._fail(exc) from None
-
     def quit(self) -> None:
         """QUIT: the server commits deletions now. ProtocolError when it says it could not."""
         wire = self._require()

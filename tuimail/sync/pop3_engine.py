@@ -294,6 +294,7 @@ class Pop3Session:
         self._opened_at = 0.0
         self._last_sync = time.monotonic()
         self._fingerprint_warned = False
+        self._top_unusable = False
 
     # ---- MailSession
 
@@ -427,11 +428,14 @@ class Pop3Session:
                 "Message-ID, Date, From, Subject and first Received header instead."
             )
         base: dict[int, str] = {}
-        for item in client.headers(order):
-            if item.raw is not None:
-                base[item.number] = pop3.fingerprint(item.raw, sizes.get(item.number, -1))
-        if client.broken:
-            raise _Reconnect
+        if not self._top_unusable:
+            for item in client.headers(order):
+                if item.raw is not None:
+                    base[item.number] = pop3.fingerprint(item.raw, sizes.get(item.number, -1))
+            if client.broken:
+                # TOP spoiled the stream: from now on keys come from the messages themselves.
+                self._top_unusable = True
+                raise _Reconnect
         return unique_keys(order, base), Counter(base.values())
 
     def _session(self, client: Pop3Client, folder_id: int, run: _Run, progress: ProgressFn) -> bool:
