@@ -4,23 +4,31 @@
   "reaches the screen" case checks).
 - `ConnectionCounter`: a listening loopback socket that counts connections, to prove that
   rendering a message fetched nothing.
-- `run_bounded(code)`: run a snippet in a fresh interpreter with a memory cap and a time
-  limit, and get back its timing and peak memory: the harness for resource bombs.
+- `run_forked(fn)` and `stage(...)`: run a callable in a forked child with a memory cap and
+  a per-stage time limit, and get back its result and peak memory: the harness for
+  resource bombs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import json
 import os
 import re
+import resource
+import select
+import signal
 import socket
-import subprocess
-import sys
 import threading
+import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 # C0 controls except TAB and LF, DEL, and C1 controls (as characters): none may reach the
 # terminal. ESC (0x1b) and CSI (0x9b) are in here.
@@ -92,47 +100,96 @@ class ConnectionCounter:
 @dataclass(frozen=True)
 class Bounded:
     ok: bool
-    seconds: float  # time spent in the measured call
-    peak_mb: float  # peak resident memory of the whole process
-    result: object  # what the snippet put in `result`
-    error: str  # stderr tail when the snippet failed or was killed
+    peak_mb: float  # growth of resident memory over the run (peak minus start)
+    result: object  # what the callable returned (JSON-able)
+    error: str  # traceback, or where a stage was stuck when the watchdog ended it
 
 
-_HARNESS = r"""
-import json, resource, sys, time
-resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-setup = compile({setup!r}, "<setup>", "exec")
-code = compile({code!r}, "<case>", "exec")
-ns = {{}}
-exec(setup, ns)
-start = time.perf_counter()
-exec(code, ns)
-seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-sys.stdout.write(json.dumps({{"seconds": seconds, "peak_mb": peak, "result": ns.get("result")}}))
-"""
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
 
 
-def run_bounded(
-    code: str, *, setup: str = "", timeout: float = 20.0, memory_mb: int = 1024
+def run_forked(
+    target: Callable[[], object],
+    *,
+    stage_limit: float,
+    timeout: float = 60.0,
+    memory_mb: int = 1024,
 ) -> Bounded:
-    """Run `setup` then `code` (timed) in a fresh interpreter from the repo root, with an
-    address-space cap of `memory_mb`. A snippet that raises, exhausts memory or exceeds
-    `timeout` gives ok=False with the reason in `error`."""
-    script = _HARNESS.format(limit=memory_mb * 1024 * 1024, setup=setup, code=code)
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0")
+    """Run `target` in a forked child: fast (modules already imported), isolated (a bomb
+    cannot hurt the test process) and measured (peak resident growth via VmHWM).
+
+    The child may call `stage(name, fn)` (see `staged`) so that a stage running longer than
+    `stage_limit` is stopped by faulthandler's watchdog thread, which works even inside C
+    code (a regex) and reports the stack where it was stuck. The child's address space is
+    capped at its size at fork plus `memory_mb`.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            os.close(read_fd)
+            out = os.fdopen(write_fd, "w", buffering=1)
+            _STAGE["limit"], _STAGE["file"] = stage_limit, out
+            size = _status_kb("VmSize") * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (size + memory_mb * 1024 * 1024,) * 2)
+            Path("/proc/self/clear_refs").write_text("5")  # restart VmHWM from here
+            start_kb = _status_kb("VmRSS")
+            result = target()
+            peak = (_status_kb("VmHWM") - start_kb) / 1024
+            out.write("\0" + json.dumps({"result": result, "peak_mb": peak}))
+            out.flush()
+            code = 0
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                out.write("\0" + json.dumps({"error": traceback.format_exc()[-3000:]}))
+                out.flush()
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with os.fdopen(read_fd, "rb") as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                log = b"".join(chunks).decode("utf-8", "replace")
+                return Bounded(False, 0.0, None, f"killed after {timeout} s\n{log[-3000:]}")
+            data = os.read(pipe.fileno(), 65536)
+            if not data:
+                break
+            chunks.append(data)
+    os.waitpid(pid, 0)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    log, _, payload = text.partition("\0")
+    if not payload:
+        return Bounded(False, 0.0, None, log[-3000:])
+    data = json.loads(payload)
+    if "error" in data:
+        return Bounded(False, 0.0, None, (log + data["error"])[-3000:])
+    return Bounded(True, float(data["peak_mb"]), data["result"], "")
+
+
+_STAGE: dict[str, Any] = {"limit": 5.0, "file": None}
+
+
+def stage(name: str, fn: Callable[[], T], timings: dict[str, float]) -> T:
+    """Run one timed stage inside `run_forked`; record its seconds in `timings`."""
+    out = _STAGE["file"]
+    if out is not None:
+        out.write(f"stage {name} started (limit {_STAGE['limit']} s)\n")
+        out.flush()
+        faulthandler.dump_traceback_later(_STAGE["limit"], exit=True, file=out)
+    start = time.perf_counter()
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return Bounded(False, timeout, 0.0, None, f"killed after {timeout} s")
-    if proc.returncode != 0:
-        return Bounded(False, 0.0, 0.0, None, proc.stderr.decode("utf-8", "replace")[-2000:])
-    data = json.loads(proc.stdout)
-    return Bounded(True, data["seconds"], data["peak_mb"], data["result"], "")
+        return fn()
+    finally:
+        if out is not None:
+            faulthandler.cancel_dump_traceback_later()
+        timings[name] = time.perf_counter() - start

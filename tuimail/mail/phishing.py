@@ -32,11 +32,11 @@ hosting platforms (`github.io`), where different owners share the last two label
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import unquote
 
@@ -513,60 +513,103 @@ def _link_signs(target: str, text: str, known_orgs: Mapping[str, str]) -> list[S
 # --- HTML ---------------------------------------------------------------------------------
 
 
-class _HtmlScan(HTMLParser):
-    """Anchors (target, visible text) and forms, from one HTML part. Linear, no tree."""
+# One HTML tag. Attribute characters exclude "<", so a failed match stops at the next "<"
+# and scanning stays linear even on "<b<b<b..." (html.parser is quadratic there: 2 s for
+# 20,000 unclosed tags).
+_TAG = re.compile(r"""<(/?)([A-Za-z][^\s/<>"']*)((?:[^<>"']|"[^"]*"|'[^']*')*)>""")
+_ATTR = re.compile(r"""([^\s=/"'<>]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
+_MAX_ANCHOR_TEXT = 2000
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[tuple[str, str]] = []
-        self.password_fields = 0
-        self.form_actions: list[str] = []
-        self._open_href: str | None = None
-        self._text: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag in ("a", "area") and "href" in values and len(self.links) < _MAX_LINKS:
-            self._close_anchor()
+def _attrs(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for m in _ATTR.finditer(text):
+        name = m.group(1).lower()
+        value = m.group(2) or ""
+        if value[:1] in ("'", '"'):
+            value = value[1:-1]
+        values.setdefault(name, html.unescape(value))
+    return values
+
+
+def _without_comments(markup: str) -> str:
+    """`markup` with <!-- comments --> cut out (what is commented out is not shown)."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        start = markup.find("<!--", pos)
+        if start < 0:
+            parts.append(markup[pos:])
+            break
+        parts.append(markup[pos:start])
+        end = markup.find("-->", start + 4)
+        if end < 0:
+            break
+        pos = end + 3
+    return "".join(parts)
+
+
+@dataclass
+class _HtmlScan:
+    """Anchors (target, visible text) and forms of one HTML part."""
+
+    links: list[tuple[str, str]]
+    password_fields: int
+    form_actions: list[str]
+
+
+def _scan_html(markup: str) -> _HtmlScan:
+    """Find links, forms and password fields with a linear tag scan (no tree, no parser
+    state to exhaust): enough to see what an anchor shows and where it goes."""
+    scan = _HtmlScan([], 0, [])
+    markup = _without_comments(markup[:_MAX_HTML])
+    href: str | None = None
+    text: list[str] = []
+    size = 0
+    pos = 0
+
+    def close_anchor() -> None:
+        nonlocal href
+        if href is not None:
+            visible = html.unescape("".join(text))
+            scan.links.append((href, _TAGLESS_SPACE.sub(" ", visible)))
+        href = None
+
+    for m in _TAG.finditer(markup):
+        if href is not None and size < _MAX_ANCHOR_TEXT:
+            piece = markup[pos : m.start()][: _MAX_ANCHOR_TEXT - size]
+            text.append(piece)
+            size += len(piece)
+        pos = m.end()
+        closing, tag = m.group(1), m.group(2).lower()
+        if closing:
+            if tag == "a":
+                close_anchor()
+            continue
+        if tag not in ("a", "area", "form", "input", "img"):
+            continue
+        if tag in ("a", "area", "img") and len(scan.links) >= _MAX_LINKS:
+            continue
+        values = _attrs(m.group(3))
+        if tag in ("a", "area") and "href" in values:
+            close_anchor()
             if tag == "area":
-                self.links.append((values["href"], values.get("alt", "")))
+                scan.links.append((values["href"], values.get("alt", "")))
             else:
-                self._open_href = values["href"]
-                self._text = []
+                href, text, size = values["href"], [], 0
         elif tag == "form":
-            self.form_actions.append(values.get("action", ""))
+            scan.form_actions.append(values.get("action", ""))
         elif tag == "input" and values.get("type", "").strip().lower() == "password":
-            self.password_fields += 1
-        elif tag == "img" and self._open_href is not None:
-            self._text.append(" " + values.get("alt", "") + " ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._close_anchor()
-
-    def handle_data(self, data: str) -> None:
-        if self._open_href is not None and sum(map(len, self._text)) < 2000:
-            self._text.append(data)
-
-    def _close_anchor(self) -> None:
-        if self._open_href is not None:
-            self.links.append((self._open_href, "".join(self._text)))
-        self._open_href = None
-        self._text = []
-
-    def close(self) -> None:
-        super().close()
-        self._close_anchor()
-
-
-def _scan_html(html: str) -> _HtmlScan:
-    scan = _HtmlScan()
-    try:
-        scan.feed(html[:_MAX_HTML])
-        scan.close()
-    except (AssertionError, ValueError):  # html.parser's own complaints about bad markup
-        scan._close_anchor()
+            scan.password_fields += 1
+        elif tag == "img" and href is not None:
+            text.append(" " + values.get("alt", "") + " ")
+    if href is not None:
+        text.append(markup[pos:][: max(0, _MAX_ANCHOR_TEXT - size)])
+    close_anchor()
     return scan
+
+
+_TAGLESS_SPACE = re.compile(r"\s+")
 
 
 _TEXT_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'\]\)]+", re.IGNORECASE)
@@ -921,8 +964,8 @@ def assess_facts(
     pairs: list[tuple[str, str]] = list(links) if links is not None else []
     password_fields = 0
     forms: list[str] = []
-    for html in facts.html_parts:
-        scan = _scan_html(html)
+    for markup in facts.html_parts:
+        scan = _scan_html(markup)
         password_fields += scan.password_fields
         forms += scan.form_actions
         if links is None:
