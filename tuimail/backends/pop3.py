@@ -531,7 +531,6 @@ class Pop3Client:
         self.greeting = ""
         self._wire: _Wire | None = None
         self._broken = False
-        self._logged_in = False
 
     @classmethod
     def from_config(cls, server: ServerConfig) -> Pop3Client:
@@ -663,7 +662,6 @@ class Pop3Client:
             raise self._login_error(resp, mech) from None
         except (OSError, EOFError, LineTooLong) as exc:
             raise self._fail(exc) from None
-        self._logged_in = True
 
     def _sasl(self, mechanism: str, response: str) -> None:
         wire = self._require()
@@ -872,7 +870,6 @@ class Pop3Client:
 
     def _close_quietly(self) -> None:
         wire, self._wire = self._wire, None
-        self._logged_in = False
         if wire is None:
             return
         with contextlib.suppress(OSError, ssl.SSLError):
