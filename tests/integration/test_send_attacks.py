@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -462,3 +463,42 @@ def test_oauthbearer(fake_server: FakeFactory, test_ca: CertAuthority) -> None:
     decoded = base64.b64decode(auth.split()[2])
     expected = f"n,a={USER},\x01host=127.0.0.1\x01port={server.port}\x01auth=Bearer tok\x01\x01"
     assert decoded == expected.encode()
+
+
+@pytest.mark.parametrize("when", ["at once", "after the client hello"])
+def test_hang_up_during_the_tls_handshake_is_a_network_error(
+    test_ca: CertAuthority, when: str
+) -> None:
+    """A server (or a network) dropping the connection mid-handshake: a lost connection to
+    retry later, not a TLS setting to fix (asyncio reports it as a reset; a blocking ssl
+    socket would raise ssl.SSLEOFError, which smtp.py maps the same way)."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            if when != "at once":
+                conn.recv(65536)
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    config = OutgoingConfig(
+        host="127.0.0.1", port=port, tls=TLSMode.IMPLICIT, username=USER, ca_file=test_ca.ca_file,
+        timeout=5.0,
+    )  # fmt: skip
+    try:
+        with pytest.raises(NetworkError) as info:
+            _connect(config)
+        assert not isinstance(info.value, TLSError)
+        assert "lost" in str(info.value) or "refused" not in str(info.value)
+    finally:
+        thread.join(5)
+        listener.close()

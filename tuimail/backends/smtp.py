@@ -369,7 +369,8 @@ class SMTPClient:
             reply = f"{exc.code} {_one_line(exc.message)}"
             return NetworkError(f"{where} is not accepting mail now ({reply}).")
         if isinstance(exc, aiosmtplib.SMTPConnectError):
-            return self._describe(exc.__cause__ or exc)
+            cause = exc.__cause__
+            return self._connect_error(cause) if cause is not None else self._describe(exc)
         if isinstance(exc, aiosmtplib.SMTPHeloError):
             return ProtocolError(f"{where} refused EHLO ({exc.code} {_one_line(exc.message)}).")
         if isinstance(exc, aiosmtplib.SMTPResponseException) and self._smtp is None:
@@ -392,6 +393,10 @@ class SMTPClient:
                 'queued. If the server uses TLS from the start, set tls = "implicit".',
                 "STARTTLS not offered",
             )
+        if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            # The peer hung up (a FIN without close_notify): a lost connection, to be
+            # retried, not a TLS setting to fix.
+            return NetworkError(f"The connection to {where} was lost. The message stays queued.")
         if isinstance(exc, ssl.SSLError | OSError):
             return self._describe(exc)
         if isinstance(exc, aiosmtplib.SMTPException):
