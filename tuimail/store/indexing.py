@@ -77,13 +77,32 @@ def index_headers(block: bytes) -> Indexed:
     )
 
 
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.I | re.S)
+# `[^<>]` keeps every pattern linear: an unclosed `<` can never make a match scan to the end
+# of the text for each of a million `<` (hostile HTML would otherwise be quadratic).
+_HIDDEN_START = re.compile(r"<(script|style)\b[^<>]*>", re.I)
+_TAG = re.compile(r"<[^<>]*>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
+
+
+def _drop_hidden(html: str) -> str:
+    """Remove <script>/<style> blocks; an unclosed one hides the rest, as in a browser."""
+    out: list[str] = []
+    pos = 0
+    lower = html.lower()
+    while (start := _HIDDEN_START.search(html, pos)) is not None:
+        out.append(html[pos : start.start()])
+        end = lower.find("</" + start.group(1).lower(), start.end())
+        if end < 0:
+            return " ".join(out)
+        close = html.find(">", end)
+        pos = len(html) if close < 0 else close + 1
+    out.append(html[pos:])
+    return " ".join(out)
 
 
 def html_words(html: str) -> str:
     """Rough text of an HTML body, only for the search index (never displayed)."""
-    return _ENTITY.sub(" ", _TAG.sub(" ", html))
+    return _ENTITY.sub(" ", _TAG.sub(" ", _drop_hidden(html)))
 
 
 def index_message(raw: bytes) -> Indexed:
