@@ -80,7 +80,7 @@ def index_headers(block: bytes) -> Indexed:
 # `[^<>]` keeps every pattern linear: an unclosed `<` can never make a match scan to the end
 # of the text for each of a million `<` (hostile HTML would otherwise be quadratic).
 _HIDDEN_START = re.compile(r"<(script|style)\b[^<>]*>", re.I)
-_TAG = re.compile(r"<[^<>]*>")
+_TAG = re.compile(r"<[/!?A-Za-z][^<>]*>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
 
 
