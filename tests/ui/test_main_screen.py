@@ -245,3 +245,43 @@ async def test_help_lists_bindings(demo_root: Path) -> None:
         for words in ("Reply", "Delete", "Undo", "Search", "Move"):
             assert words in text
         await pilot.press("escape")
+
+
+@dataclass(frozen=True)
+class FakeSynced:
+    account: str
+    result: object = "synced"
+
+
+async def test_sync_events_bring_new_mail_into_the_list(demo_root: Path) -> None:
+    from tuimail.models import Flags
+    from tuimail.store.store import Store
+    from tuimail.store.types import NewMessage
+
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        main = main_of(app)
+        raw = (
+            b"From: New Person <new@example.net>\r\nTo: alex@example.org\r\n"
+            b"Subject: Fresh from the server\r\nDate: Wed, 15 Jan 2025 11:59:00 +0000\r\n"
+            b"Message-ID: <fresh@example.net>\r\n\r\nHello!\r\n"
+        )
+
+        def sync() -> None:  # what a worker thread does: its own store, then an event
+            with Store.open(demo_root) as store:
+                inbox = store.folder("personal", "INBOX")
+                assert inbox is not None
+                [new_id] = store.add_messages(
+                    inbox.id, [NewMessage(99_999, Flags(), len(raw), None, raw, True)]
+                )
+            app.events(FakeSynced("personal"))
+            found.append(new_id)
+
+        found: list[int] = []
+        worker = threading.Thread(target=sync)
+        worker.start()
+        worker.join()
+        await settle(pilot, lambda: found[0] in main.message_list.ids)
+        assert found[0] in main.message_list.ids
+        assert "Fresh from the server" in screen_text(app)

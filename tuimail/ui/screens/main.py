@@ -22,7 +22,7 @@ from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from tuimail.errors import TuimailError
-from tuimail.models import FolderRole, MessageSummary
+from tuimail.models import MessageSummary
 from tuimail.store.types import FolderRow, SortKey
 from tuimail.ui import threads
 from tuimail.ui.model import Actions, Change, View, load_ids
@@ -186,18 +186,20 @@ class MainScreen(Screen[None]):
             self._set_filter_text("")
         self.reload(keep=keep)
 
-    def reload(self, *, keep: int | None = None) -> None:
-        """Re-read the view's ids (after a sort change, an action, a sync)."""
+    def reload(self, *, keep: int | None = None, ids: list[int] | None = None) -> None:
+        """Re-read the view's ids (after a sort change, an action, a sync); `ids` when a
+        worker has read them already."""
         view = self.view
         if view is None:
             return
         self._generation += 1
         app = self.mail_app
-        try:
-            ids = load_ids(app.store, view, self.sort, self.descending)
-        except TuimailError as exc:
-            app.report(exc)
-            return
+        if ids is None:
+            try:
+                ids = load_ids(app.store, view, self.sort, self.descending)
+            except TuimailError as exc:
+                app.report(exc)
+                return
         self.base_ids = ids
         if self.filter_text:
             ids = self._filtered(ids, self.filter_text) or []
@@ -602,7 +604,40 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ from the app
 
-    def store_changed(self, folder_roles: Sequence[FolderRole] = ()) -> None:
-        """The store changed under us (sync, another process): repaint from it."""
+    def store_changed(self) -> None:
+        """The store changed under us (a sync, another process): repaint from it.
+
+        The view's ids are re-read by a worker thread with its own Store, so a sync that
+        lands thousands of messages never stalls typing (re-reading 100k ids takes ~60 ms).
+        """
         self.reload_folders()
-        self.reload()
+        view = self.view
+        if view is None:
+            return
+        self._generation += 1
+        self._reload_in_background(view, self.sort, self.descending, self._generation)
+
+    @work(thread=True, exclusive=True, group="reload")
+    def _reload_in_background(
+        self, view: View, sort: SortKey, descending: bool, generation: int
+    ) -> None:
+        from tuimail.store.store import Store
+
+        with Store.open(self.mail_app.store_root) as store:
+            try:
+                ids = load_ids(store, view, sort, descending)
+            except TuimailError:
+                return  # the next event or keypress tries again
+        if get_current_worker().is_cancelled:
+            return
+
+        def apply() -> None:
+            # Dropped if the user changed view, sort or filter meanwhile.
+            if generation != self._generation or self.view != view:
+                return
+            if ids == self.base_ids:
+                self.message_list.invalidate()  # flags may have changed
+                return
+            self.reload(keep=self.message_list.cursor_id, ids=ids)
+
+        self.app.call_from_thread(apply)
