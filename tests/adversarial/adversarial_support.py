@@ -63,7 +63,9 @@ class ConnectionCounter:
     """A loopback listener that accepts and counts every connection (and closes it)."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self._accepted = 0
+        self._sentinels = 0
+        self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -83,12 +85,32 @@ class ConnectionCounter:
                 continue
             except OSError:
                 return
-            self.count += 1
+            with self._lock:
+                self._accepted += 1
             conn.close()
 
+    @property
+    def count(self) -> int:
+        """Connections made by anything but `settle` itself."""
+        with self._lock:
+            return self._accepted - self._sentinels
+
     def settle(self) -> int:
-        """The count once any connection already on its way has been accepted."""
-        self._stop.wait(0.2)
+        """The count once every connection already made has been accepted.
+
+        A connection of our own goes into the listen queue behind any earlier one; when the
+        accept loop has reached it, everything before it has been counted.
+        """
+        with self._lock:
+            target = self._accepted + 1
+            self._sentinels += 1
+        socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._accepted >= target:
+                    break
+            time.sleep(0.001)
         return self.count
 
     def close(self) -> None:
