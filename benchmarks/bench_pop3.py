@@ -15,8 +15,8 @@ messages on the server so every tool sees the same mailbox:
   `sslcertck sslcertfile CA`.
 - a bare poplib loop: `POP3_SSL.retr(n)` for every message, nothing stored.
 
-Prints seconds, messages/s, MB/s and the ratios to fetchmail. `--runs` > 1 repeats each
-tool and reports the median.
+Prints seconds, messages/s, MB/s and the ratios to fetchmail. `--runs` > 1 repeats the three
+in turn (so that a change in the machine's load hits all alike) and reports medians.
 """
 
 from __future__ import annotations
@@ -108,16 +108,11 @@ def make_message(i: int, rng: random.Random, size: int) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 
-def median_time(
-    fn: Callable[[], object], runs: int, prepare: Callable[[], object] = lambda: None
-) -> float:
-    times = []
-    for _ in range(runs):
-        prepare()  # clean-up from the previous run is not timed
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(fn: Callable[[], object], prepare: Callable[[], object]) -> float:
+    prepare()  # clean-up from the previous run is not timed
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def bare_poplib(server: DovecotServer, user: User, count: int) -> None:
@@ -217,24 +212,31 @@ def main() -> None:
             warm.uidl()
             warm.quit()
 
-            figures: dict[str, float] = {}
-            figures["bare poplib RETR loop"] = median_time(
-                lambda: bare_poplib(server, user, len(messages)), args.runs
-            )
-            figures["fetchmail (bsmtp file)"] = median_time(
-                lambda: fetchmail(server, user, work), args.runs, lambda: fresh(work / "fetchmail")
-            )
-            got = (work / "fetchmail" / "mail.bsmtp").read_bytes().count(b"\r\nMAIL FROM:")
-            got += (work / "fetchmail" / "mail.bsmtp").read_bytes().startswith(b"MAIL FROM:")
             new = 0
 
             def run_tuimail() -> None:
                 nonlocal new
                 new = tuimail(server, user, work)
 
-            figures["tuimail (store, fsync)"] = median_time(
-                run_tuimail, args.runs, lambda: fresh(work / "store")
-            )
+            tools: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+                "bare poplib RETR loop": (
+                    lambda: bare_poplib(server, user, len(messages)),
+                    lambda: None,
+                ),
+                "fetchmail (bsmtp file)": (
+                    lambda: fetchmail(server, user, work),
+                    lambda: fresh(work / "fetchmail"),
+                ),
+                "tuimail (store, fsync)": (run_tuimail, lambda: fresh(work / "store")),
+            }
+            # Runs interleave the tools, so that a change in the machine's load hits all alike.
+            times: dict[str, list[float]] = {name: [] for name in tools}
+            for _ in range(args.runs):
+                for name, (fn, prepare) in tools.items():
+                    times[name].append(timed(fn, prepare))
+            figures = {name: statistics.median(t) for name, t in times.items()}
+            bsmtp = (work / "fetchmail" / "mail.bsmtp").read_bytes()
+            got = bsmtp.count(b"\r\nMAIL FROM:") + bsmtp.startswith(b"MAIL FROM:")
             if new != len(messages) or got != len(messages):
                 raise SystemExit(f"incomplete download: tuimail {new}, fetchmail {got}")
 
