@@ -285,3 +285,20 @@ async def test_sync_events_bring_new_mail_into_the_list(demo_root: Path) -> None
         await settle(pilot, lambda: found[0] in main.message_list.ids)
         assert found[0] in main.message_list.ids
         assert "Fresh from the server" in screen_text(app)
+
+
+async def test_key_bindings_come_from_the_config(demo_root: Path) -> None:
+    from tuimail.config import Config, UIConfig
+
+    config = Config(ui=UIConfig(keys={"next": "n", "delete": "x"}))
+    app = TuimailApp(config, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        ml = main_of(app).message_list
+        await pilot.press("n")
+        assert ml.cursor == 1
+        target = ml.cursor_id
+        await pilot.press("x")
+        await settle(pilot)
+        moved = app.store.message(target)  # type: ignore[arg-type]
+        assert moved is not None and moved.folder == "Trash"

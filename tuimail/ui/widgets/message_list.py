@@ -104,14 +104,15 @@ class MessageList(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j,down", "cursor_down", "Next", show=False),
-        Binding("k,up", "cursor_up", "Previous", show=False),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False),
-        Binding("g,home", "first", "First", show=False),
-        Binding("G,end", "last", "Last", show=False),
-        Binding("enter", "select", "Open", show=False),
-        Binding("space,v", "toggle_mark", "Mark", show=False),
+        # The ids name them in the config's [ui.keys] (action = "key,key").
+        Binding("j,down", "cursor_down", "Next", show=False, id="next"),
+        Binding("k,up", "cursor_up", "Previous", show=False, id="previous"),
+        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="page_down"),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="page_up"),
+        Binding("g,home", "first", "First", show=False, id="first"),
+        Binding("G,end", "last", "Last", show=False, id="last"),
+        Binding("enter", "select", "Open", show=False, id="select"),
+        Binding("space,v", "toggle_mark", "Mark", show=False, id="mark"),
     ]
 
     CACHE_SIZE = 1024  # summaries kept: a few screens' worth, whatever the folder size
