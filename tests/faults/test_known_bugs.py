@@ -1,0 +1,267 @@
+"""Product bugs the fault harness found, each reduced to a deterministic case.
+
+They are strict expected failures: when the owner fixes one, its test passes, pytest
+reports XPASS(strict) as a failure, and the marker (and, for the chained-ops bugs, the
+`TUIMAIL_FAULT_CHAINED` switch in fault_scenarios.py) comes off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fault_scenarios import IMAP_ACCOUNT, OutboxWorld, imap_client
+from proxy import Fault, FaultProxy
+from servers.dovecot import DovecotServer, User
+from servers.smtp import SMTPServer
+from store_helpers import full_message
+
+from tuimail.account.sending import flush
+from tuimail.config import AccountConfig, IncomingConfig
+from tuimail.errors import ExitCode, NetworkError, TLSError, TuimailError
+from tuimail.models import Protocol, TLSMode
+from tuimail.secrets import Secret
+from tuimail.store import Store
+from tuimail.sync.engine import ImapSession
+from tuimail.sync.pop3_engine import Pop3Session
+
+pytestmark = pytest.mark.servers
+
+
+@dataclass
+class Imap:
+    server: DovecotServer
+    user: User
+    store: Store
+
+    def account(self, port: int | None = None) -> AccountConfig:
+        incoming = IncomingConfig(
+            host="127.0.0.1",
+            port=port or self.server.imaps_port,
+            tls=TLSMode.IMPLICIT,
+            username=self.user.name,
+            ca_file=self.server.ca_file,
+            timeout=10.0,
+            bodies="all",
+        )
+        return AccountConfig(name=IMAP_ACCOUNT, address=self.user.address, incoming=incoming)
+
+    def sync(self, port: int | None = None) -> None:
+        session = ImapSession(self.account(port), self.store)
+        try:
+            session.connect()
+            session.sync(None, lambda p: None)
+        finally:
+            session.close()
+
+    def ids(self, folder: str = "INBOX") -> dict[int, int]:
+        return {m.uid: m.id for m in self.store.list_messages(IMAP_ACCOUNT, folder)}
+
+    def folder_id(self, name: str) -> int:
+        row = self.store.folder(IMAP_ACCOUNT, name)
+        assert row is not None
+        return row.id
+
+    def server_flags(self, folder: str) -> dict[str, set[bytes]]:
+        client = imap_client(self.server, self.user)
+        try:
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            items = ["FLAGS", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]
+            data = client.fetch(uids, items) if uids else {}
+            subject = b"BODY[HEADER.FIELDS (SUBJECT)]"
+            return {
+                d[subject].decode().split(":", 1)[1].strip(): set(d[b"FLAGS"])
+                for d in data.values()
+            }
+        finally:
+            client.logout()
+
+
+@pytest.fixture
+def imap(
+    dovecot: DovecotServer, mail_user: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Imap]:
+    monkeypatch.setenv("TUIMAIL_PASSWORD_ACCT", mail_user.password)
+    dovecot.deliver_many(mail_user, [full_message(n) for n in range(1, 5)])
+    store = Store.open(tmp_path / "store")
+    env = Imap(dovecot, mail_user, store)
+    env.sync()
+    try:
+        yield env
+    finally:
+        store.close()
+
+
+# ----------------------------------------------------------------------------- chained ops
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: tuimail/sync/engine.py ImapSession._push works from the pending-op list read "
+    "when it starts; an op waiting for the UID an earlier op of the same run supplies "
+    "(store.complete_op(op, new_uid)) is held back as 'blocked', so a flag change made to a "
+    "message after moving it reaches the server only on the next sync",
+)
+def test_chained_flag_change_on_a_moved_message_reaches_the_server_in_one_sync(
+    imap: Imap,
+) -> None:
+    ids = imap.ids()
+    imap.store.move([ids[1]], imap.folder_id("Archive"))
+    imap.store.set_flags([ids[1]], add=["$Moved"])
+    imap.sync()
+    assert imap.store.pending_ops(IMAP_ACCOUNT) == []
+    assert b"$Moved" in imap.server_flags("Archive")["Message number 1"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: tuimail/sync/engine.py ImapSession._push (same cause): a message moved "
+    "INBOX -> Archive -> Sent before a sync ends that sync in Archive on the server while the "
+    "local row is a UID-less placeholder in Sent; the second move waits for the next sync",
+)
+def test_chained_second_move_reaches_the_server_in_one_sync(imap: Imap) -> None:
+    ids = imap.ids()
+    imap.store.move([ids[1]], imap.folder_id("Archive"))
+    imap.store.move([ids[1]], imap.folder_id("Sent"))
+    imap.sync()
+    assert imap.store.pending_ops(IMAP_ACCOUNT) == []
+    assert "Message number 1" in imap.server_flags("Sent")
+    assert [m.uid != 0 for m in imap.store.list_messages(IMAP_ACCOUNT, "Sent")] == [True]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: tuimail/store/store.py Store.drop_op returns without undoing a move when a "
+    "later op is queued for the same message (`if later or not rows: return`). When the "
+    "server expunged a message whose move (in a batch) and a later flag change are pending, "
+    "ImapSession._replay drops the move and calls remove_uids on the source folder, but the "
+    "row stays in the destination as a UID-less placeholder and its flag op (uid None) can "
+    "never run: a ghost message and a stuck op, sync after sync",
+)
+def test_chained_move_of_a_message_expunged_on_the_server_leaves_no_ghost(imap: Imap) -> None:
+    ids = imap.ids()
+    imap.store.move([ids[1], ids[2], ids[3]], imap.folder_id("Archive"))
+    imap.store.set_flags([ids[3]], add=["$Moved"])
+    client = imap_client(imap.server, imap.user)
+    client.select_folder("INBOX")
+    client.delete_messages([3])
+    client.expunge([3])
+    client.logout()
+    imap.sync()
+    imap.sync()
+    assert imap.store.pending_ops(IMAP_ACCOUNT) == []
+    archive = imap.store.list_messages(IMAP_ACCOUNT, "Archive")
+    assert sorted(m.envelope.subject for m in archive) == ["Message number 1", "Message number 2"]
+    assert all(m.uid for m in archive)
+
+
+# ----------------------------------------------------------------------------- TLS vs network
+
+_TLS_REASON = (
+    "BUG: tuimail/backends/tls.py describe_error maps every ssl.SSLError to TLSError, "
+    "including ssl.SSLEOFError (UNEXPECTED_EOF_WHILE_READING), which is what a connection "
+    "lost during the TLS handshake raises. A network drop is then reported as a TLS failure "
+    "with advice about ports and tls settings and exit code {tls}, not as a NetworkError; the "
+    "account worker (account/worker.py _ensure_connected) treats a TLSError at connect as "
+    "permanent and never retries on its own ({where}; the SMTP client gets this right)"
+)
+
+# Cut points inside the TLS handshake (the server's certificate chain is the first few KB
+# down; the client's hello and finished the first few hundred bytes up).
+HANDSHAKE_CUTS = [("down", 2**k) for k in range(4, 13)] + [("up", 2**k) for k in range(4, 11)]
+
+
+def _tls_errors(run: object, target: int) -> list[str]:
+    found = []
+    for direction, at in HANDSHAKE_CUTS:
+        with FaultProxy(target) as proxy:
+            proxy.arm(Fault(direction, after_bytes=at))  # type: ignore[arg-type]
+            error = run(proxy.port)  # type: ignore[operator]
+        if isinstance(error, TLSError):
+            found.append(f"cut {direction} at {at}: {error.message}")
+        else:
+            assert error is None or isinstance(error, NetworkError), f"cut at {at}: {error!r}"
+    return found
+
+
+@pytest.mark.xfail(strict=True, reason=_TLS_REASON.format(tls=int(ExitCode.TLS), where="IMAP sync"))
+def test_a_dropped_imap_connection_is_a_network_error(imap: Imap, tmp_path: Path) -> None:
+    def run(port: int) -> TuimailError | None:
+        with Store.open(tmp_path / f"store-{port}") as store:  # a first sync each time
+            try:
+                Imap(imap.server, imap.user, store).sync(port)
+            except TuimailError as exc:
+                return exc
+        return None
+
+    found = _tls_errors(run, imap.server.imaps_port)
+    assert not found, found
+
+
+@pytest.mark.xfail(
+    strict=True, reason=_TLS_REASON.format(tls=int(ExitCode.TLS), where="POP3 download")
+)
+def test_a_dropped_pop3_connection_is_a_network_error(
+    dovecot: DovecotServer, mail_user: User, tmp_path: Path
+) -> None:
+    dovecot.deliver_many(mail_user, [full_message(n) for n in range(3)])
+
+    def run(port: int) -> TuimailError | None:
+        incoming = IncomingConfig(
+            host="127.0.0.1",
+            port=port,
+            tls=TLSMode.IMPLICIT,
+            username=mail_user.name,
+            ca_file=dovecot.ca_file,
+            protocol=Protocol.POP3,
+            timeout=10.0,
+        )
+        account = AccountConfig(name="pop", address=mail_user.address, incoming=incoming)
+        with Store.open(tmp_path / f"store-{port}") as store:
+            session = Pop3Session(account, store, password=Secret(mail_user.password))
+            try:
+                session.connect()
+                session.sync(None, lambda p: None)
+            except TuimailError as exc:
+                return exc
+            finally:
+                session.close()
+        return None
+
+    found = _tls_errors(run, dovecot.pop3s_port)
+    assert not found, found
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_a_dropped_smtp_connection_is_a_network_error(
+    fault_smtp: dict[str, SMTPServer],
+    tls: str,
+    mail_user: User,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a bug: the SMTP client reports a handshake cut as a network problem (the
+    message stays queued, exit code 75). Kept beside the IMAP and POP3 cases above as
+    the behaviour they should have."""
+    smtp = fault_smtp[tls]
+    monkeypatch.setenv("TUIMAIL_PASSWORD_OUT", mail_user.password)
+    world = OutboxWorld(smtp, mail_user, f"tlsbug-{tls}", random.Random(3))
+
+    def run(port: int) -> TuimailError | None:
+        with Store.open(tmp_path / f"store-{port}") as store:
+            world.queue(store, 1)
+            report = asyncio.run(flush(store, world.config(port), ignore_schedule=True))
+        for outcome in report.outcomes:
+            if outcome.exit_code == ExitCode.TLS:
+                return TLSError(outcome.error)
+            if outcome.status != "sent" and outcome.exit_code != ExitCode.OK:
+                return NetworkError(outcome.error)
+        return None
+
+    found = _tls_errors(run, smtp.port)
+    assert not found, found
