@@ -375,43 +375,45 @@ def test_crash_after_store_before_dele_in_process(
 # ----------------------------------------------------------------------------- parallel parsing
 
 
-class RecordingIndexer(pop3_engine._Indexer):
-    made: ClassVar[list[RecordingIndexer]] = []
+class RecordingHelper(pop3_engine._Helper):
+    made: ClassVar[list[RecordingHelper]] = []
 
     def __init__(self, parallel: bool) -> None:
         super().__init__(parallel)
         self.started = self.parallel
-        RecordingIndexer.made.append(self)
+        RecordingHelper.made.append(self)
 
 
 @pytest.fixture
-def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingIndexer]:
-    RecordingIndexer.made = []
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingHelper]:
+    RecordingHelper.made = []
     monkeypatch.setattr(pop3_engine, "BATCH_MESSAGES", 4)
     monkeypatch.setattr(pop3_engine, "PARALLEL_INDEX_MIN", 1)
-    monkeypatch.setattr(pop3_engine, "_Indexer", RecordingIndexer)
-    return RecordingIndexer.made
+    monkeypatch.setattr(pop3_engine, "_Helper", RecordingHelper)
+    return RecordingHelper.made
 
 
-def test_big_downloads_parse_in_a_helper_process(
-    dovecot: DovecotServer, mail_user: User, store: Store, small_batches: list[RecordingIndexer]
+def test_big_downloads_are_prepared_in_a_helper_process(
+    dovecot: DovecotServer, mail_user: User, store: Store, small_batches: list[RecordingHelper]
 ) -> None:
     deliver(dovecot, mail_user, range(13))
     assert sync(pop3_account(dovecot, mail_user, leave_on_server=False), store, mail_user).new == 13
-    [indexer] = small_batches
-    assert indexer.started and indexer._proc is None  # used, then stopped
+    [helper] = small_batches
+    assert helper.started and helper._proc is None  # used, then stopped
     assert subjects(store) == numbered(range(13))
     messages = store.list_messages(account="pop")
     assert all(m.preview and m.has_body for m in messages)
     assert store.search("body message") and len(store.search("subject:number")) == 13
     assert on_server(dovecot, mail_user) == 0
+    box = store.root / "maildir"
+    assert len(list(box.rglob("cur/*"))) == 13 and list(box.rglob("tmp/*")) == []
 
 
-def test_a_helper_that_dies_falls_back_to_parsing_inline(
+def test_a_helper_that_dies_falls_back_to_inline(
     dovecot: DovecotServer,
     mail_user: User,
     store: Store,
-    small_batches: list[RecordingIndexer],
+    small_batches: list[RecordingHelper],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(pop3_engine, "_HELPER", "import sys; sys.stdin.read(10); sys.exit(3)")
@@ -470,3 +472,29 @@ def test_the_account_worker_drives_a_pop3_account(
     assert on_server(dovecot, mail_user) == 0
     with Store.open(tmp_path / "store") as s:
         assert subjects(s) == numbered(range(5))
+
+
+def test_a_failed_sync_leaves_no_prepared_files_behind(
+    dovecot: DovecotServer, mail_user: User, store: Store, small_batches: list[RecordingHelper]
+) -> None:
+    deliver(dovecot, mail_user, range(13))
+    account = pop3_account(dovecot, mail_user, leave_on_server=False)
+    stored = 0
+
+    def crash(reached: str) -> None:
+        nonlocal stored
+        if reached == "stored":
+            stored += 1
+            if stored == 1:
+                raise Crash  # a batch is in the helper right now
+
+    with pytest.raises(Crash):
+        sync(account, store, mail_user, checkpoint=crash)
+    box = store.root / "maildir"
+    assert list(box.rglob("tmp/*")) == []
+    assert len(list(box.rglob("cur/*"))) == len(subjects(store)) == 4
+    assert on_server(dovecot, mail_user) == 13
+    sync(account, store, mail_user)
+    assert subjects(store) == numbered(range(13))
+    assert len(list(box.rglob("cur/*"))) == 13 and list(box.rglob("tmp/*")) == []
+    assert on_server(dovecot, mail_user) == 0

@@ -292,17 +292,55 @@ def test_wait_reports_the_poll_interval(store: Store) -> None:
     assert session.wait_for_changes(0.2, threading.Event()) is False
 
 
-def test_serve_indexing_answers_each_batch() -> None:
+def test_serve_prepare_answers_each_batch(tmp_path: Path) -> None:
     import io
     import pickle
 
     from tuimail.store.indexing import index_message
-    from tuimail.store.pop3state import serve_indexing
+    from tuimail.store.pop3state import Prepared, serve_prepare
 
+    box = tmp_path / "box"
     batches = [[full_message(1), full_message(2)], [], [b"not a message at all"]]
-    stdin = io.BytesIO(b"".join(pickle.dumps(b) for b in batches))
+    requests = [(str(box), b) for b in batches] + [(str(tmp_path / "file" / "x"), [b"m"])]
+    (tmp_path / "file").write_text("not a directory")
+    stdin = io.BytesIO(b"".join(pickle.dumps(r) for r in requests))
     stdout = io.BytesIO()
-    serve_indexing(stdin, stdout)
+    serve_prepare(stdin, stdout)
     stdout.seek(0)
     for batch in batches:
-        assert pickle.load(stdout) == [index_message(raw) for raw in batch]
+        answer = pickle.load(stdout)
+        assert isinstance(answer, Prepared)
+        assert answer.indexed == [index_message(raw) for raw in batch]
+        assert [(box / "tmp" / b).read_bytes() for b in answer.bases] == batch
+    failed = pickle.load(stdout)
+    assert isinstance(failed, str)  # the parent falls back to doing the batch itself
+
+
+def test_pop3_add_publishes_a_prepared_batch(store: Store) -> None:
+    from tuimail.store.pop3state import prepare
+
+    folder = inbox(store)
+    store.pop3_add(folder, [("old", msg(1))], NOW)
+    box = store.pop3_folder_dir(folder)
+    items = [("old", msg(1)), ("new", msg(2)), ("new", msg(2))]
+    prepared = prepare(box, [m.raw for _, m in items])
+    assert len(list((box / "tmp").iterdir())) == 3
+    ids = store.pop3_add(folder, items, NOW, prepared=prepared)
+    assert ids[0] is None and ids[2] is None and isinstance(ids[1], int)
+    assert list((box / "tmp").iterdir()) == []  # published or removed, nothing left
+    assert len(list((box / "cur").iterdir())) == 2
+    assert store.raw(ids[1]) == msg(2).raw
+    assert store.summaries([ids[1]])[0].envelope.subject == "Message number 2"
+
+
+def test_pop3_add_rejects_a_prepared_batch_that_does_not_match(store: Store) -> None:
+    from tuimail.store.pop3state import prepare
+
+    folder = inbox(store)
+    box = store.pop3_folder_dir(folder)
+    prepared = prepare(box, [msg(1).raw])
+    with pytest.raises(ValueError, match="one to one"):
+        store.pop3_add(folder, [("a", msg(1)), ("b", msg(2))], NOW, prepared=prepared)
+    assert list((box / "tmp").iterdir()) == []
+    store.pop3_discard(folder, prepare(box, [msg(3).raw]))
+    assert list((box / "tmp").iterdir()) == []

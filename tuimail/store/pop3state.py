@@ -30,7 +30,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -106,21 +106,18 @@ def _syncfs(directory: Path) -> bool:
     return True
 
 
-def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> list[str]:
-    """Write messages into `folder_dir/cur` the Maildir way; returns their base names.
+def _dir_fd(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
-    Same guarantees as `maildir.deliver`: a file appears in `cur/` only once its data is
-    on disk (tmp/ with O_EXCL, flush, link into cur/), and the names in `cur/` are durable
-    when this returns. The flushes are per batch (`_syncfs`), not per message, and the
-    system calls go through directory descriptors (no path walk per file).
-    """
+
+def write_tmp(folder_dir: Path, raws: Sequence[bytes]) -> list[str]:
+    """Write messages into `folder_dir/tmp` (O_EXCL, unique names) and flush their data to
+    disk, one flush per batch; returns their base names. `link_cur` publishes them."""
     maildir.ensure(folder_dir)
-    tmp_fd = os.open(folder_dir / "tmp", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    cur_fd = os.open(folder_dir / "cur", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    tmp_fd = _dir_fd(folder_dir / "tmp")
     opened: list[tuple[int, str]] = []
-    linked: list[tuple[str, Flags]] = []
     try:
-        for raw, _flags in items:
+        for raw in raws:
             for _attempt in range(100):
                 base = maildir.unique_name()
                 try:
@@ -134,48 +131,100 @@ def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> lis
                 break
             else:
                 raise StoreError(f"Could not find a unique Maildir file name in {folder_dir}.")
-        batched = _syncfs(folder_dir)
-        if not batched:
+        if not _syncfs(folder_dir):
             for fd, _base in opened:
                 os.fsync(fd)
-        for (fd, base), (_raw, flags) in zip(opened, items, strict=True):
-            os.close(fd)
-            # link never overwrites: a name clash fails loudly instead of losing a file.
+    except BaseException:
+        for _fd, base in opened:
+            with contextlib.suppress(OSError):
+                os.unlink(base, dir_fd=tmp_fd)
+        raise
+    finally:
+        for fd, _base in opened:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        os.close(tmp_fd)
+    return [base for _fd, base in opened]
+
+
+def link_cur(folder_dir: Path, items: Sequence[tuple[str, Flags]]) -> None:
+    """Move files written by `write_tmp` into `cur/` with their flags, and make the new
+    names durable. `link` never overwrites: a name clash fails loudly instead of losing a
+    file. On failure the files already moved are moved back out of `cur/` (removed)."""
+    tmp_fd = _dir_fd(folder_dir / "tmp")
+    cur_fd = _dir_fd(folder_dir / "cur")
+    linked: list[tuple[str, Flags]] = []
+    try:
+        for base, flags in items:
             os.link(base, maildir.file_name(base, flags), src_dir_fd=tmp_fd, dst_dir_fd=cur_fd)
             linked.append((base, flags))
             os.unlink(base, dir_fd=tmp_fd)
-        opened.clear()
-        if batched:
-            _syncfs(folder_dir)
-        else:
+        if not _syncfs(folder_dir):
             os.fsync(cur_fd)
             os.fsync(tmp_fd)
     except BaseException:
-        for fd, base in opened:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(base, dir_fd=tmp_fd)
         for base, flags in linked:
             maildir.remove(folder_dir, base, flags)
         raise
     finally:
         os.close(tmp_fd)
         os.close(cur_fd)
-    return [base for base, _ in linked]
 
 
-def serve_indexing(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-    """The POP3 engine's indexing helper (a child process): reads pickled lists of raw
-    messages until EOF, writes the pickled list of their `index_message` for each."""
+def discard_tmp(folder_dir: Path, bases: Iterable[str]) -> None:
+    """Remove files `write_tmp` wrote that will not be published (best effort)."""
+    for base in bases:
+        with contextlib.suppress(OSError):
+            (folder_dir / "tmp" / base).unlink()
+
+
+def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> list[str]:
+    """Write messages into `folder_dir/cur` the Maildir way; returns their base names.
+
+    Same guarantees as `maildir.deliver`: a file appears in `cur/` only once its data is
+    on disk, and the names in `cur/` are durable when this returns; but the flushes are
+    per batch (`_syncfs`), not per message, and the system calls go through directory
+    descriptors (no path walk per file).
+    """
+    bases = write_tmp(folder_dir, [raw for raw, _ in items])
+    try:
+        link_cur(folder_dir, [(base, flags) for base, (_, flags) in zip(bases, items, strict=True)])
+    except BaseException:
+        discard_tmp(folder_dir, bases)
+        raise
+    return bases
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch parsed (`indexed`) and written to the folder's `tmp/` (`bases`), item by
+    item, ready for `pop3_add`; done by `prepare`, in the POP3 engine's helper process."""
+
+    indexed: list[Indexed]
+    bases: list[str]
+
+
+def prepare(folder_dir: Path, raws: Sequence[bytes]) -> Prepared:
+    return Prepared([index_message(raw) for raw in raws], write_tmp(folder_dir, raws))
+
+
+def serve_prepare(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+    """The POP3 engine's helper (a child process): reads pickled `(folder_dir, raws)`
+    requests until EOF and answers each with a pickled `Prepared`, or with a string saying
+    why it could not (the parent then does the batch itself)."""
     source = stdin or sys.stdin.buffer
     sink = stdout or sys.stdout.buffer
     while True:
         try:
-            raws: list[bytes] = pickle.load(source)  # noqa: S301 - from our own parent
+            folder_dir, raws = pickle.load(source)  # noqa: S301 - from our own parent
         except EOFError:
             return
-        pickle.dump([index_message(raw) for raw in raws], sink, pickle.HIGHEST_PROTOCOL)
+        answer: Prepared | str
+        try:
+            answer = prepare(Path(folder_dir), raws)
+        except Exception as exc:  # reported to the parent, which falls back
+            answer = f"{type(exc).__name__}: {exc}"
+        pickle.dump(answer, sink, pickle.HIGHEST_PROTOCOL)
         sink.flush()
 
 
@@ -218,22 +267,24 @@ class Pop3State:
         items: Sequence[tuple[str, NewMessage]],
         downloaded: datetime,
         *,
-        indexed: Sequence[Indexed] | None = None,
+        prepared: Prepared | None = None,
     ) -> list[int | None]:
         """Store complete messages downloaded over POP3 and record their keys, in one
         durable transaction. Returns, per item, the new local id, or None when its key was
-        already recorded (the message is stored already: nothing is written).
+        already recorded (the message is stored already: nothing is kept).
 
-        `indexed`, when given, is `index_message(raw)` of each item, computed elsewhere
-        (the POP3 engine parses big downloads in a helper process, see `index_many`)."""
+        `prepared`, when given, is the batch already parsed and written to `tmp/` by
+        `prepare` (the POP3 engine does that in a helper process for big downloads); its
+        files are published or removed here in every case."""
         if not items:
             return []
         if any(not message.complete for _, message in items):
             raise ValueError("pop3_add takes complete messages only")
-        if indexed is not None and len(indexed) != len(items):
-            raise ValueError("indexed must match items one to one")
         folder = self._folder(folder_id)
         fdir = self._fdir(folder)
+        if prepared is not None and not len(prepared.indexed) == len(prepared.bases) == len(items):
+            discard_tmp(fdir, prepared.bases)
+            raise ValueError("prepared must match items one to one")
         known = Pop3State._pop3_known(self._conn, folder.account_id, [k for k, _ in items])
         fresh: list[int] = []
         taken: set[str] = set()
@@ -242,14 +293,23 @@ class Pop3State:
                 taken.add(key)
                 fresh.append(i)
         result: list[int | None] = [None] * len(items)
+        if prepared is not None:
+            fresh_set = set(fresh)
+            discard_tmp(fdir, (b for i, b in enumerate(prepared.bases) if i not in fresh_set))
         if not fresh:
             return result
         # Parse and write outside the transaction: other processes keep writing meanwhile.
-        if indexed is None:
+        if prepared is None:
             indexed = [index_message(items[i][1].raw) for i in fresh]
+            bases = deliver_batch(fdir, [(items[i][1].raw, items[i][1].flags) for i in fresh])
         else:
-            indexed = [indexed[i] for i in fresh]
-        bases = deliver_batch(fdir, [(items[i][1].raw, items[i][1].flags) for i in fresh])
+            indexed = [prepared.indexed[i] for i in fresh]
+            bases = [prepared.bases[i] for i in fresh]
+            try:
+                link_cur(fdir, [(bases[j], items[i][1].flags) for j, i in enumerate(fresh)])
+            except BaseException:
+                discard_tmp(fdir, bases)
+                raise
         unused: list[tuple[str, Flags]] = []
         try:
             with self._write(durable=True) as conn:
@@ -293,6 +353,14 @@ class Pop3State:
         for base, flags in unused:
             maildir.remove(fdir, base, flags)
         return result
+
+    def pop3_folder_dir(self: _StoreCore, folder_id: int) -> Path:
+        """The Maildir directory of a folder (for `prepare` in the engine's helper)."""
+        return self._fdir(self._folder(folder_id))
+
+    def pop3_discard(self: _StoreCore, folder_id: int, prepared: Prepared) -> None:
+        """Remove the `tmp/` files of a prepared batch that will not be stored."""
+        discard_tmp(self._fdir(self._folder(folder_id)), prepared.bases)
 
     def pop3_forget(self: _StoreCore, account: str, keys: Iterable[str]) -> int:
         """Drop the records of `keys` (their messages are gone from the server, so a server

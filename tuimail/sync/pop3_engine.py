@@ -51,7 +51,7 @@ from tuimail.errors import ConfigError, ProtocolError
 from tuimail.models import Flags, FolderInfo, FolderRole, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
 from tuimail.store import NewMessage, Store
-from tuimail.store.indexing import Indexed
+from tuimail.store.pop3state import Prepared
 from tuimail.sync.session import FolderResult, ProgressFn, SyncProgress, SyncSummary
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,9 @@ INBOX = "INBOX"
 # which the next sync fetches again.
 BATCH_MESSAGES = 500
 BATCH_BYTES = 8 * 1024 * 1024
-# Parsing a message for the index (~0.3 ms of pure CPU) is the largest cost of a big
-# download: from this many new messages on, it runs in a helper process one batch ahead of
-# the store (starting that process costs ~0.3 s, so small downloads parse inline).
+# Parsing a message for the index (~0.3 ms of pure CPU) and creating its file are the
+# largest costs of a big download: from this many new messages on, a helper process does
+# both one batch ahead of the store (starting it costs ~0.3 s, so small downloads don't).
 PARALLEL_INDEX_MIN = 2000
 # Progress is reported at least this often (messages).
 PROGRESS_EVERY = 100
@@ -177,15 +177,21 @@ def plan(
     return Plan(tuple(download), tuple(delete), tuple(too_large), tuple(skipped))
 
 
-class _Indexer:
-    """Parses messages for the store in a helper process, one batch at a time.
+# (message number, key, message) of each message in a batch, in download order.
+_Batch = list[tuple[int, str, NewMessage]]
 
-    The helper is a plain `python -c` child that reads pickled batches of raw messages on
-    stdin and writes their `Indexed` on stdout (`pop3state.serve_indexing`). Unlike
-    multiprocessing it never forks a threaded program and never re-imports the host's
-    `__main__`. At most one batch is in the helper: it is sent, the next batch downloads
-    meanwhile, then its result is read, so neither side can block the other on a full pipe.
-    A helper that cannot start or dies makes the store parse inline (result None).
+
+class _Helper:
+    """Prepares batches for the store in a helper process: parses each message for the
+    index and writes it to the folder's `tmp/` (`pop3state.prepare`), so that the main
+    process only downloads, links files into `cur/` and commits.
+
+    The helper is a plain `python -c` child that reads pickled requests on stdin and
+    answers on stdout (`pop3state.serve_prepare`). Unlike multiprocessing it never forks a
+    threaded program and never re-imports the host's `__main__`. At most one batch is in
+    the helper: it is sent, the next batch downloads meanwhile, then the answer is read,
+    so neither side can block the other on a full pipe. A helper that cannot start, fails
+    a batch or dies makes the store do that batch itself (answer None).
     """
 
     def __init__(self, parallel: bool) -> None:
@@ -206,19 +212,19 @@ class _Indexer:
                 env=env,
             )
         except OSError as exc:
-            log.warning("no indexing helper (%s): parsing inline", exc)
+            log.warning("no POP3 helper process (%s): preparing batches inline", exc)
             self._proc = None
 
     @property
     def parallel(self) -> bool:
         return self._proc is not None
 
-    def submit(self, raws: list[bytes]) -> Callable[[], list[Indexed] | None]:
+    def submit(self, folder_dir: Path, raws: list[bytes]) -> Callable[[], Prepared | None]:
         proc = self._proc
         if proc is None or proc.stdin is None or proc.stdout is None:
             return lambda: None
         try:
-            pickle.dump(raws, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((str(folder_dir), raws), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             proc.stdin.flush()
         except (OSError, ValueError):
             self.close()
@@ -226,14 +232,17 @@ class _Indexer:
         stdout = proc.stdout
         return lambda: self._collect(stdout, len(raws))
 
-    def _collect(self, stdout: IO[bytes], count: int) -> list[Indexed] | None:
+    def _collect(self, stdout: IO[bytes], count: int) -> Prepared | None:
         try:
-            indexed: list[Indexed] = pickle.load(stdout)  # noqa: S301 - our own child
+            answer: Prepared | str = pickle.load(stdout)  # noqa: S301 - our own child
         except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-            log.warning("indexing helper failed (%s): parsing inline", exc)
+            log.warning("POP3 helper process failed (%s): preparing batches inline", exc)
             self.close()
             return None
-        return indexed if len(indexed) == count else None
+        if isinstance(answer, str):
+            log.warning("POP3 helper could not prepare a batch (%s): doing it inline", answer)
+            return None
+        return answer if len(answer.bases) == count else None
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -251,7 +260,7 @@ class _Indexer:
             proc.stdout.close()
 
 
-_HELPER = "from tuimail.store.pop3state import serve_indexing; serve_indexing()"
+_HELPER = "from tuimail.store.pop3state import serve_prepare; serve_prepare()"
 
 
 @dataclass
@@ -474,15 +483,15 @@ class Pop3Session:
 
         to_delete = list(todo.delete)
         raw_keys: dict[int, str] = {}
-        batch: list[tuple[int, str, NewMessage]] = []
+        batch: _Batch = []
         batch_bytes = 0
-        indexer = _Indexer(parallel=len(todo.download) >= PARALLEL_INDEX_MIN)
-        waiting: deque[tuple[list[tuple[int, str, NewMessage]], Callable[[], list[Indexed] | None]]]
-        waiting = deque()
+        helper = _Helper(parallel=len(todo.download) >= PARALLEL_INDEX_MIN)
+        folder_dir = self.store.pop3_folder_dir(folder_id)
+        waiting: deque[tuple[_Batch, Callable[[], Prepared | None]]] = deque()
 
-        def store(items: list[tuple[int, str, NewMessage]], indexed: list[Indexed] | None) -> None:
+        def store(items: _Batch, prepared: Prepared | None) -> None:
             stored = self.store.pop3_add(
-                folder_id, [(k, m) for _, k, m in items], now, indexed=indexed
+                folder_id, [(k, m) for _, k, m in items], now, prepared=prepared
             )
             for (number, key, _msg), message_id in zip(items, stored, strict=True):
                 if message_id is not None:
@@ -493,21 +502,33 @@ class Pop3Session:
             self._mark("stored")
 
         def flush(final: bool = False) -> None:
-            """Store what is ready. With the helper: read the parsed previous batch, hand
-            it the new one, then store the previous one, so that parsing overlaps storing
-            and the next download; the helper never holds two batches (no pipe deadlock)."""
+            """Store what is ready. With the helper: take its answer for the previous
+            batch, hand it the new one, then store the previous one, so that the helper's
+            work overlaps storing and the next download; it never holds two batches (no
+            pipe deadlock)."""
             nonlocal batch_bytes
             ready = waiting.popleft() if waiting else None
-            parsed = ready[1]() if ready else None
+            answer = ready[1]() if ready else None
             if batch:
-                waiting.append((list(batch), indexer.submit([m.raw for _, _, m in batch])))
+                raws = [m.raw for _, _, m in batch]
+                waiting.append((list(batch), helper.submit(folder_dir, raws)))
                 batch.clear()
                 batch_bytes = 0
             if ready:
-                store(ready[0], parsed)
-            while waiting and (final or not indexer.parallel):
+                store(ready[0], answer)
+            while waiting and (final or not helper.parallel):
                 items, result = waiting.popleft()
                 store(items, result())
+
+        def abandon() -> None:
+            """The sync failed: the helper's last batch will not be stored; remove its
+            files from tmp/ (a kill leaves them there, which Maildir readers ignore)."""
+            while waiting:
+                _items, result = waiting.popleft()
+                with contextlib.suppress(Exception):
+                    prepared = result()
+                    if prepared is not None:
+                        self.store.pop3_discard(folder_id, prepared)
 
         try:
             for item in client.retrieve(todo.download, max_size):
@@ -545,8 +566,11 @@ class Pop3Session:
                 if run.done % PROGRESS_EVERY == 0:
                     progress(SyncProgress(name, INBOX, "download", run.done, total))
             flush(final=True)
+        except BaseException:
+            abandon()
+            raise
         finally:
-            indexer.close()
+            helper.close()
         progress(SyncProgress(name, INBOX, "download", run.done, total))
         if client.broken:
             client.abort()
