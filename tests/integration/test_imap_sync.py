@@ -411,7 +411,7 @@ def test_uidvalidity_change_rebuilds_the_folder(env: Env) -> None:
     try:
         # Skip the push: the pending op must be dropped by the reset, with a warning.
         pending = env.store.pending_ops(ACCOUNT)
-        session.conn.list_folders()  # type: ignore[union-attr]
+        session.conn.list_folders()  # type: ignore[union-attr]  # the folder's raw name
         result = session._sync_folder("INBOX", pending, lambda p: None)
     finally:
         session.close()
@@ -563,3 +563,34 @@ def test_each_server_kind_takes_its_sync_mode(env: Env, request: pytest.FixtureR
     row = env.store.folder(ACCOUNT, "INBOX")
     assert row is not None
     assert (row.state.highestmodseq > 0) is (kind != "plain")
+
+
+def test_unchanged_folders_are_not_even_selected(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuimail.backends.imap import ImapConnection
+
+    env.server.deliver_many(env.user, [message(i) for i in range(4)])
+    env.server.deliver(env.user, message(9), folder="Archive")
+    env.sync(bodies="none")
+    selected: list[str] = []
+    real_select = ImapConnection.select
+
+    def counting(self: ImapConnection, name: str, **kw: object) -> object:
+        selected.append(name)
+        return real_select(self, name, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImapConnection, "select", counting)
+    env.sync(bodies="none")
+    assert selected == []  # LIST-STATUS said nothing changed anywhere
+    with env.other_client("Archive") as c:
+        c.add_flags([1], [b"\\Seen"])
+    env.sync(bodies="none")
+    assert selected == ["Archive"]
+    assert env.local("Archive")[1].seen
+    # bodies still wanted in an unchanged folder (say, after an interrupted sync) are fetched
+    selected.clear()
+    summary = env.sync(bodies="all")
+    assert selected == ["INBOX", "Archive"]
+    assert sum(f.bodies for f in summary.folders) == 5
+    selected.clear()
+    env.sync(bodies="all")
+    assert selected == []

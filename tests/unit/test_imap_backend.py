@@ -203,3 +203,21 @@ def test_socket_reader_buffered() -> None:
     assert reader.readline() == b"b\r\n"
     assert reader.buffered() == 0
     assert reader.readline() == b""
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            b'"INBOX" (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 17 HIGHESTMODSEQ 9)',
+            (b"INBOX", imap.FolderStatus(3, 4, 17, 9)),
+        ),
+        (b"Sent (UIDNEXT 1)", (b"Sent", imap.FolderStatus(uidnext=1))),
+        (b'"x" (UNSEEN 2 MESSAGES 5 X-FOO (a b))', (b"x", imap.FolderStatus(messages=5))),
+        (b"{3}\r\na b (MESSAGES 1)", (b"a b", imap.FolderStatus(messages=1))),
+        (b'"x" garbage', None),
+        (b"(", None),
+    ],
+)
+def test_parse_status_line(line: bytes, expected: object) -> None:
+    assert imap.parse_status_line(line) == expected

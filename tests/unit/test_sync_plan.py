@@ -283,3 +283,21 @@ def test_body_batches(items: list[tuple[int, int]], max_count: int, max_bytes: i
     for b in batches:
         assert 1 <= len(b) <= max_count
         assert len(b) == 1 or sum(sizes[u] for u in b) <= max_bytes
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "qresync", "unchanged"),
+    [
+        (FolderState(5, 101, 30), Selected(5, 101, 30), True, True),
+        (FolderState(5, 101, 30), Selected(5, 101, 30), False, False),  # CONDSTORE only
+        (FolderState(5, 101, 30), Selected(5, 102, 30), True, False),  # new mail
+        (FolderState(5, 101, 30), Selected(5, 101, 31), True, False),  # flags/expunge
+        (FolderState(5, 101, 30), Selected(6, 101, 30), True, False),  # renumbered
+        (FolderState(5, 101, 0), Selected(5, 101, 0), True, False),  # no modseq known
+        (FolderState(), Selected(5, 1, 1), True, False),  # never synced
+    ],
+)
+def test_status_unchanged(
+    state: FolderState, status: Selected, qresync: bool, unchanged: bool
+) -> None:
+    assert plan.status_unchanged(state, status, qresync=qresync) is unchanged

@@ -255,6 +255,23 @@ class StoreResult:
 
 
 @dataclass(frozen=True)
+class FolderStatus:
+    """STATUS of a folder (0 = not reported)."""
+
+    messages: int = 0
+    uidnext: int = 0
+    uidvalidity: int = 0
+    highestmodseq: int = 0
+
+
+@dataclass(frozen=True)
+class Listing:
+    folders: list[FolderInfo]
+    warnings: list[str]
+    status: dict[str, FolderStatus]  # by folder name, when the server has LIST-STATUS
+
+
+@dataclass(frozen=True)
 class ListEntry:
     name: str
     delimiter: str
@@ -366,6 +383,34 @@ def parse_list_line(rest: bytes) -> tuple[frozenset[str], str, bytes] | None:
     delimiter = delim.decode("ascii", "replace") if isinstance(delim, bytes) else ""
     flags = frozenset(a.decode("ascii", "replace").lower() for a in attrs if isinstance(a, bytes))
     return flags, delimiter, name
+
+
+_STATUS_KEYS = {
+    b"MESSAGES": "messages",
+    b"UIDNEXT": "uidnext",
+    b"UIDVALIDITY": "uidvalidity",
+    b"HIGHESTMODSEQ": "highestmodseq",
+}
+
+
+def parse_status_line(rest: bytes) -> tuple[bytes, FolderStatus] | None:
+    """The part after `* STATUS `: (raw mailbox name, status)."""
+    try:
+        name, pos = p.read_value(rest, 0)
+        pos = _skip_spaces(rest, pos)
+        items, _ = p.read_value(rest, pos)
+    except ProtocolError:
+        return None
+    if isinstance(name, int):
+        name = str(name).encode()
+    if not isinstance(name, bytes) or not isinstance(items, list):
+        return None
+    values: dict[str, int] = {}
+    for key, value in zip(items[::2], items[1::2], strict=False):
+        field_name = _STATUS_KEYS.get(key.upper()) if isinstance(key, bytes) else None
+        if field_name is not None and isinstance(value, int):
+            values[field_name] = value
+    return name, FolderStatus(**values)
 
 
 def _skip_spaces(data: bytes, pos: int) -> int:
@@ -830,17 +875,37 @@ class ImapConnection:
         except ValueError:
             raise NotFoundError(f"Folder name not usable on IMAP: {name!r}.") from None
 
-    def list_folders(self, subscribed_only: bool = False) -> tuple[list[FolderInfo], list[str]]:
-        """(folders, warnings): LIST with SPECIAL-USE roles, plus LSUB when only subscribed
-        folders are wanted. Names with control characters are skipped with a warning."""
-        use_return = self.has("SPECIAL-USE") and self.has("LIST-EXTENDED")
-        cmd = b'LIST "" "*" RETURN (SPECIAL-USE)' if use_return else b'LIST "" "*"'
+    def list_folders(self, subscribed_only: bool = False) -> Listing:
+        """LIST with SPECIAL-USE roles, plus LSUB when only subscribed folders are wanted.
+        With LIST-STATUS (RFC 5819) the same round trip brings every folder's STATUS, so
+        a sync can skip folders that did not change without selecting them. Names with
+        control characters are skipped with a warning."""
+        options = []
+        if self.has("SPECIAL-USE") and self.has("LIST-EXTENDED"):
+            options.append(b"SPECIAL-USE")
+        if self.has("LIST-STATUS"):
+            items = b"MESSAGES UIDNEXT UIDVALIDITY"
+            if self.has("CONDSTORE"):
+                items += b" HIGHESTMODSEQ"
+            options.append(b"STATUS (" + items + b")")
+        cmd = b'LIST "" "*"'
+        if options:
+            cmd += b" RETURN (" + b" ".join(options) + b")"
         entries: list[ListEntry] = []
         warnings: list[str] = []
         raw_names: dict[str, bytes] = {}
+        statuses: dict[str, FolderStatus] = {}
 
         def on_list(data: bytes) -> bool:
-            if data[:7].upper() != b"* LIST ":
+            head = data[:9].upper()
+            if head.startswith(b"* STATUS "):
+                parsed_status = parse_status_line(data[9:].rstrip(b"\r\n"))
+                if parsed_status is not None:
+                    raw, status = parsed_status
+                    name = decode_mailbox(raw)
+                    statuses["INBOX" if name.upper() == "INBOX" else name] = status
+                return True
+            if not head.startswith(b"* LIST "):
                 return False
             parsed = parse_list_line(data[7:].rstrip(b"\r\n"))
             if parsed is None:
@@ -876,7 +941,12 @@ class ImapConnection:
 
             self.command(b'LSUB "" "*"', on_lsub, "LSUB")
         self._raw_names = raw_names
-        return folder_infos(entries, subscribed), warnings
+        known = {e.name for e in entries}
+        return Listing(
+            folder_infos(entries, subscribed),
+            warnings,
+            {k: v for k, v in statuses.items() if k in known},
+        )
 
     def select(
         self,
@@ -1259,8 +1329,10 @@ __all__ = [
     "FLAG_ITEMS",
     "HEADER_ITEMS",
     "CommandFailed",
+    "FolderStatus",
     "ImapConnection",
     "ListEntry",
+    "Listing",
     "SelectResult",
     "StoreResult",
     "choose_mechanism",

@@ -106,6 +106,19 @@ class Selected:
     exists: int = 0
 
 
+def status_unchanged(state: FolderState, status: Selected, *, qresync: bool) -> bool:
+    """True when a folder's STATUS (from LIST-STATUS) proves nothing changed since our
+    state, so it need not even be selected. Only with QRESYNC: a server that has it must
+    move HIGHESTMODSEQ on every change, expunges included (RFC 7162); under bare
+    CONDSTORE an expunge may leave it alone."""
+    return (
+        qresync
+        and state.highestmodseq > 0
+        and (status.uidvalidity, status.uidnext, status.highestmodseq)
+        == (state.uidvalidity, state.uidnext, state.highestmodseq)
+    )
+
+
 def needs_reset(state: FolderState, sel: Selected) -> bool:
     return state.uidvalidity != 0 and state.uidvalidity != sel.uidvalidity
 
