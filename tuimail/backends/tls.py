@@ -65,16 +65,19 @@ def describe_error(exc: BaseException, host: str, port: int, what: str = "server
     if isinstance(exc, TuimailError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or str(exc)
+        reason = getattr(exc, "verify_message", None) or str(exc)
         return TLSError(
             f"The certificate of {where} could not be verified ({reason}). If this {what} uses "
             "a private CA, set ca_file to its certificate; otherwise someone may be "
             "intercepting the connection.",
             "Certificate not trusted",
         )
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        # The peer went away mid-handshake or mid-stream: a network fault, worth retrying.
+        return NetworkError(f"The connection to {where} was lost. It will be retried.")
     if isinstance(exc, ssl.SSLError):
         return TLSError(
-            f"TLS with {where} failed ({exc.reason or exc}). Check that the port and the tls "
+            f"TLS with {where} failed ({getattr(exc, 'reason', None) or exc}). Check that the port and the tls "
             'setting match ("implicit" is usually 993/995/465, "starttls" 143/110/587).'
         )
     if isinstance(exc, socket.timeout | TimeoutError):
