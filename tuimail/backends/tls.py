@@ -76,8 +76,9 @@ def describe_error(exc: BaseException, host: str, port: int, what: str = "server
         # The peer went away mid-handshake or mid-stream: a network fault, worth retrying.
         return NetworkError(f"The connection to {where} was lost. It will be retried.")
     if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None) or exc
         return TLSError(
-            f"TLS with {where} failed ({getattr(exc, 'reason', None) or exc}). Check that the port and the tls "
+            f"TLS with {where} failed ({reason}). Check that the port and the tls "
             'setting match ("implicit" is usually 993/995/465, "starttls" 143/110/587).'
         )
     if isinstance(exc, socket.timeout | TimeoutError):
