@@ -118,7 +118,8 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
         return _fallback(data), False
 
 
-_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_JUNK = bytes(sorted(set(range(256)) - set(_B64_ALPHABET)))
 
 
 def decode_b64(data: bytes) -> tuple[bytes, bool]:
@@ -128,7 +129,8 @@ def decode_b64(data: bytes) -> tuple[bytes, bool]:
         return binascii.a2b_base64(cleaned, strict_mode=True), True
     except (binascii.Error, ValueError):
         pass
-    body = _B64_JUNK.sub(b"", cleaned)  # keep only the alphabet (padding is recomputed)
+    # Keep only the alphabet (padding is recomputed); translate is linear and allocates once.
+    body = cleaned.translate(None, _B64_JUNK)
     rem = len(body) % 4
     if rem == 1:
         body = body[:-1]

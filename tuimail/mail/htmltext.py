@@ -14,6 +14,9 @@ import re
 __all__ = ["strip_invisible", "strip_tags"]
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+# A '<' with no '>' before the next '<' (or the end) starts no tag: it is text. Escaping
+# those first keeps every later `<...>` pattern linear: each scan stops at its own '>'.
+_UNCLOSED = re.compile(r"<(?=[^<>]*(?:<|\Z))")
 _INVISIBLE = re.compile(
     r"<(script|style|head|title|template|noscript|iframe|object|svg)\b[^>]*>.*?(?:</\1\s*>|\Z)",
     re.S | re.I,
@@ -22,8 +25,10 @@ _DECL = re.compile(r"<![^>]*>|<\?[^>]*>", re.S)
 
 
 def strip_invisible(markup: str) -> str:
-    """Remove comments, declarations and elements whose content is never text."""
+    """Remove comments, declarations and elements whose content is never text, and escape
+    every '<' that opens no tag. The result's tags all close before the next '<'."""
     markup = _COMMENT.sub("", markup)
+    markup = _UNCLOSED.sub("&lt;", markup)
     markup = _DECL.sub("", markup)
     return _INVISIBLE.sub(" ", markup)
 

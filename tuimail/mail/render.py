@@ -27,7 +27,10 @@ from tuimail.models import Address, Attachment
 
 __all__ = [
     "HTML2TEXT_LIMIT",
+    "HTML2TEXT_MAX_MARKUP",
     "HTML_LIMIT",
+    "MAX_LINKS",
+    "TEXT_LIMIT",
     "Link",
     "RenderedAttachment",
     "RenderedMessage",
@@ -40,7 +43,12 @@ __all__ = [
 ]
 
 HTML_LIMIT = 2 * 1024 * 1024  # characters of HTML read at all
-HTML2TEXT_LIMIT = 256 * 1024  # characters given to html2text (it runs ~1 MB/s here)
+TEXT_LIMIT = 2 * 1024 * 1024  # characters of a plain-text body shown
+MAX_LINKS = 500  # links numbered in one message; further anchors keep only their text
+# html2text (over html.parser) is slow and superlinear on hostile markup: it only gets
+# input it converts in well under a second; anything bigger or odder uses strip_tags.
+HTML2TEXT_LIMIT = 256 * 1024  # characters (it runs ~1 MB/s here on ordinary HTML)
+HTML2TEXT_MAX_MARKUP = 6000  # '<' and '&' each: tag and entity handling is what blows up
 MAX_LIST_DEPTH = 30  # html2text output grows quadratically with list nesting
 MAX_ADDRESSES_SHOWN = 50
 
@@ -184,7 +192,8 @@ def _number_links(markup: str) -> tuple[str, list[Link]]:
         nonlocal open_target
         if open_target is None:
             return
-        text = sanitize_line(" ".join(strip_tags(markup[open_start:end]).split()))
+        inner = markup[open_start : min(end, open_start + 2000)]  # link texts are short
+        text = sanitize_line(" ".join(strip_tags(inner).split()))
         target = sanitize_line(open_target)
         number = len(links) + 1
         links.append(Link(number, text, target, _deceptive(text, target)))
@@ -198,7 +207,7 @@ def _number_links(markup: str) -> tuple[str, list[Link]]:
             close(m.start())
             continue
         close(m.start())  # an <a> inside an unclosed <a>
-        href = _attr(_HREF, m.group(1))
+        href = _attr(_HREF, m.group(1)) if len(links) < MAX_LINKS else None
         if href:
             open_target = href
             open_start = m.end()
@@ -240,8 +249,10 @@ def html_to_text(markup: str, width: int | None = None) -> tuple[str, list[Link]
     large = len(markup) > HTML2TEXT_LIMIT
     markup = _IMG.sub(_image_text, markup)
     markup, links = _number_links(markup)
+    if len(links) >= MAX_LINKS:
+        warnings.append(f"more than {MAX_LINKS} links: only the first {MAX_LINKS} are numbered")
     text: str | None = None
-    if large:
+    if large or max(markup.count("<"), markup.count("&")) > HTML2TEXT_MAX_MARKUP:
         warnings.append("large HTML part shown in simplified form")
     elif _list_depth(markup) > MAX_LIST_DEPTH:
         warnings.append("deeply nested HTML shown in simplified form")
@@ -267,8 +278,12 @@ _URL = re.compile(r"""\b(?:https?://|mailto:|www\.)[^\s<>"'()\[\]]+""", re.I)
 def _plain_links(text: str) -> list[Link]:
     """URLs in a plain-text body, for the viewer's "open link" (the text is left as is)."""
     links: list[Link] = []
+    if "://" not in text and "www." not in text and "mailto:" not in text:
+        return links
     seen: set[str] = set()
     for m in _URL.finditer(text):
+        if len(links) >= MAX_LINKS:
+            break
         url = m.group().rstrip(".,;:!?")
         if url not in seen:
             seen.add(url)
@@ -304,6 +319,9 @@ def render_message(
         warnings.extend(html_warnings)
         source = "html"
     elif plain is not None:
+        if len(plain) > TEXT_LIMIT:
+            plain = plain[:TEXT_LIMIT]
+            warnings.append("text larger than 2 MB: only its start is shown")
         body = sanitize_text(plain).strip("\n")
         links = _plain_links(body)
         source = "plain"
