@@ -43,7 +43,7 @@ from tuimail.models import Address
             "mailto:ann@example.org?subject=a%0D%0ABcc:%20evil@example.com",
             ["ann@example.org"],
             [],
-            "a  Bcc: evil@example.com",
+            "a Bcc: evil@example.com",
             "",
             (),
         ),
