@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tuimail.errors import NotFoundError
 from tuimail.mail import addresses
+from tuimail.mail import parse as parse_module
 from tuimail.mail.addresses import parse_address_header
 from tuimail.mail.encoding import decode_b64, decode_bytes, decode_words, parse_params
 from tuimail.mail.parse import (
@@ -607,3 +608,29 @@ def test_parse_never_raises_and_envelopes_agree(raw: bytes) -> None:
         assert not (set(a.addr) & CTRL)
         assert not (set(a.name) & {"\x00", "\r", "\n"})
     assert not (set(env.subject) & {"\x00", "\r", "\n"})
+
+
+header_lines = st.lists(
+    st.sampled_from(
+        [
+            b"From: a@x\r\n",
+            b"Subject: s\r\n",
+            b" folded\r\n",
+            b"To: b@y\n",
+            b"\r\n",
+            b"\n",
+            b"From x@y Mon\r\n",
+            b"garbage line\r\n",
+            b"Date: Mon, 1 Apr 2024 10:00:00 +0000\r\n",
+        ]
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header_lines)
+def test_header_block_shortcut_matches_the_general_split(block: bytes) -> None:
+    hend, _ = split_header_block(block)
+    general = parse_module._named_fields(block[:hend], parse_module._ENVELOPE_FIELDS)
+    assert parse_module._envelope_fields(block) == general

@@ -361,10 +361,19 @@ def _envelope(
         from_, sender, reply_to, to, cc, bcc = (
             _addresses(get(n), extra.get(n)) for n in _ADDRESS_NAMES
         )
-    else:
-        from_, sender, reply_to, to, cc, bcc = (
-            parse_address_header(v) if (v := get(n)) is not None else () for n in _ADDRESS_NAMES
-        )
+    else:  # the common case, spelled out: this runs once per message of a sync
+        v = get("from")
+        from_ = parse_address_header(v) if v is not None else ()
+        v = get("sender")
+        sender = parse_address_header(v) if v is not None else ()
+        v = get("reply-to")
+        reply_to = parse_address_header(v) if v is not None else ()
+        v = get("to")
+        to = parse_address_header(v) if v is not None else ()
+        v = get("cc")
+        cc = parse_address_header(v) if v is not None else ()
+        v = get("bcc")
+        bcc = parse_address_header(v) if v is not None else ()
     refs = get("references")
     subject = get("subject")
     if warnings is not None and (extra or (date_raw and date is None) or not from_):
@@ -413,8 +422,19 @@ def _guess_attachments(content_type: str) -> bool:
 
 
 def _envelope_fields(block: bytes) -> tuple[dict[str, str], dict[str, list[str]]]:
+    # The usual sync input is exactly a header block ending in its blank line: skip the
+    # general split when that is evident (same result, measurably cheaper per message).
+    size = len(block)
+    blank = block.find(b"\n\r\n")
+    if (
+        blank == size - 3
+        and block.find(b"\n\n", 0, blank) < 0
+        and _HEADER_LINE.match(block)
+        and not block.startswith(b"From ")
+    ):
+        return _named_fields(block[: size - 2], _ENVELOPE_FIELDS)
     hend, _ = split_header_block(block)
-    return _named_fields(block[:hend] if hend < len(block) else block, _ENVELOPE_FIELDS)
+    return _named_fields(block[:hend] if hend < size else block, _ENVELOPE_FIELDS)
 
 
 def header_summary(block: bytes) -> HeaderSummary:
