@@ -14,6 +14,8 @@ messages on the server so every tool sees the same mailbox:
   fork per message, no fsync; the setup FACTS.md measured), `fetchall keep`,
   `sslcertck sslcertfile CA`.
 - a bare poplib loop: `POP3_SSL.retr(n)` for every message, nothing stored.
+- tuimail's POP3 client alone (`Pop3Client.retrieve`, pipelined, nothing stored): the
+  protocol part of the tuimail figure.
 
 Prints seconds, messages/s, MB/s and the ratios to fetchmail. `--runs` > 1 repeats the three
 in turn (so that a change in the machine's load hits all alike) and reports medians.
@@ -43,6 +45,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from servers.certs import CertAuthority  # noqa: E402
 from servers.dovecot import DovecotServer, User  # noqa: E402
 
+from tuimail.backends.pop3 import Pop3Client  # noqa: E402
 from tuimail.backends.tls import client_context  # noqa: E402
 from tuimail.config import AccountConfig, IncomingConfig  # noqa: E402
 from tuimail.models import Protocol, TLSMode  # noqa: E402
@@ -127,6 +130,22 @@ def bare_poplib(server: DovecotServer, user: User, count: int) -> None:
 def fresh(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir()
+
+
+def client_only(server: DovecotServer, user: User, count: int) -> None:
+    """tuimail's POP3 client alone: the same pipelined RETR, nothing stored."""
+    client = Pop3Client(
+        server.host,
+        server.pop3s_port,
+        tls=TLSMode.IMPLICIT,
+        context=client_context(server.ca_file),
+    )
+    client.connect()
+    client.login(user.name, Secret(user.password))
+    got = sum(1 for item in client.retrieve(range(1, count + 1), 50 << 20) if item.raw)
+    client.quit()
+    if got != count:
+        raise SystemExit(f"client only: {got} of {count} messages")
 
 
 def fetchmail(server: DovecotServer, user: User, work: Path) -> None:
@@ -226,6 +245,10 @@ def main() -> None:
                 "fetchmail (bsmtp file)": (
                     lambda: fetchmail(server, user, work),
                     lambda: fresh(work / "fetchmail"),
+                ),
+                "tuimail POP3 client only": (
+                    lambda: client_only(server, user, len(messages)),
+                    lambda: None,
                 ),
                 "tuimail (store, fsync)": (run_tuimail, lambda: fresh(work / "store")),
             }
