@@ -301,3 +301,40 @@ def test_status_unchanged(
     state: FolderState, status: Selected, qresync: bool, unchanged: bool
 ) -> None:
     assert plan.status_unchanged(state, status, qresync=qresync) is unchanged
+
+
+def _store_semantics(local: dict[int, Flags], changes: plan.Changes) -> dict[int, Flags]:
+    """What the store does: unknown UIDs ignored, removed ones deleted."""
+    after = dict(local)
+    for uid, flags in changes.flags.items():
+        if uid in after:
+            after[uid] = flags
+    for uid in changes.remove:
+        after.pop(uid, None)
+    return after
+
+
+@given(
+    scenarios(),
+    st.lists(st.tuples(st.integers(1, 50), st.integers(0, 5)), max_size=4),
+)
+@settings(max_examples=300)
+def test_plan_reported_equals_plan_changes_under_store_semantics(
+    case: tuple[FolderState, dict[int, Flags], dict[int, FlagDelta], dict[int, Flags], set[int]],
+    raw_vanished: list[tuple[int, int]],
+) -> None:
+    from tuimail.backends.imap_parse import merge_ranges
+
+    state, local, pending, server, _present = case
+    pending = {u: d for u, d in pending.items() if u in local}  # pending ops are on local rows
+    vanished = merge_ranges((a, a + n) for a, n in raw_vanished)
+    full = plan.plan_changes(state, local, pending, server, vanished=vanished)
+    reported = plan.plan_reported(state, pending, server, vanished)
+    assert reported is not None
+    assert _store_semantics(local, reported) == _store_semantics(local, full)
+    assert reported.dropped_pending == full.dropped_pending
+
+
+def test_plan_reported_gives_up_on_huge_ranges() -> None:
+    state = FolderState(1, 4_000_000_000, 5)
+    assert plan.plan_reported(state, {}, {}, [(1, 3_999_999_999)], max_expand=1000) is None

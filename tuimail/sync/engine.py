@@ -308,21 +308,26 @@ class ImapSession:
                         server_flags[f.uid] = f.flags
         if not server_flags and not vanished and present is None:
             return  # the common no-change case: not even the local flags are read
-        if local is None:
-            local = self.store.uid_flags(row.id)
         deltas = plan.combine_deltas(
             (op.uid, FlagDelta.of(op.add, op.remove))
             for op in pending_ops
             if op.kind in ("flags", "expunge") and op.uid is not None
         )
-        changes = plan.plan_changes(
-            state, local, deltas, server_flags, vanished=vanished, present=present
-        )
+        changes = None
+        if local is None and present is None:
+            # QRESYNC named what changed: no need to read 50k local rows for 500 changes.
+            changes = plan.plan_reported(state, deltas, server_flags, vanished)
+        if changes is None:
+            if local is None:
+                local = self.store.uid_flags(row.id)
+            changes = plan.plan_changes(
+                state, local, deltas, server_flags, vanished=vanished, present=present
+            )
         if changes.flags:
             tally.changed += self.store.apply_server_flags(row.id, changes.flags)
         if changes.remove:
             tally.removed += self.store.remove_uids(row.id, changes.remove)
-        if changes.dropped_pending:
+        if changes.dropped_pending and tally.removed:
             tally.warnings.append(
                 f"{row.name}: {len(changes.dropped_pending)} message(s) with local flag changes "
                 "not yet sent were deleted on the server; those changes were dropped."

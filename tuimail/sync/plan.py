@@ -208,6 +208,32 @@ def plan_changes(
     )
 
 
+def plan_reported(
+    state: FolderState,
+    pending: Mapping[int, FlagDelta],
+    server_flags: Mapping[int, Flags],
+    vanished: Sequence[tuple[int, int]],
+    *,
+    max_expand: int = 1_000_000,
+) -> Changes | None:
+    """`plan_changes` for QRESYNC without reading the local flags of the whole folder: the
+    targets of every reported UID and every vanished UID below our UIDNEXT, for a store
+    that ignores UIDs it does not hold and writes only real differences. None when the
+    vanished ranges are too wide to list (then read the local flags and use
+    `plan_changes`)."""
+    top = known_top(state)
+    span = sum(min(b, top) - a + 1 for a, b in vanished if a <= top)
+    if span > max_expand:
+        return None
+    removed = frozenset(u for a, b in vanished for u in range(a, min(b, top) + 1))
+    flags = {
+        uid: (pending[uid].apply(server) if uid in pending else server)
+        for uid, server in server_flags.items()
+        if uid <= top and uid not in removed
+    }
+    return Changes(flags, removed, frozenset(uid for uid in removed if uid in pending))
+
+
 def _uids_in_ranges(
     local: Mapping[int, Flags], ranges: Sequence[tuple[int, int]], top: int
 ) -> Iterable[int]:
