@@ -197,9 +197,6 @@ def _read(args: argparse.Namespace) -> int:
     for warning in rendered.warnings:
         say(f"Warning: {warning}")
     print()
+    # The rendered body already ends with its numbered links and their real targets.
     say_text(rendered.body)
-    if rendered.links:
-        print()
-        for link in rendered.links:
-            say(f"[{link.number}] {link.target}")
     return ExitCode.OK
