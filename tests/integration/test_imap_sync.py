@@ -531,6 +531,12 @@ def test_wait_for_changes(env: Env) -> None:
         # and the connection is still usable afterwards
         summary = session.sync(["INBOX"], lambda p: None)
         assert summary.new == 1
+        # a local change made while idling is replayed on the same connection
+        session.wait_for_changes(0.2, stop)
+        [m] = env.store.list_messages(ACCOUNT, "INBOX")
+        env.store.set_flags([m.id], add=["flagged"])
+        assert session.push_pending(lambda p: None) == 1
+        assert b"\\Flagged" in env.server_uids()[m.uid]
     finally:
         session.close()
 

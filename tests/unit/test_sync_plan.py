@@ -246,6 +246,8 @@ def test_final_and_progress_state() -> None:
     assert plan.final_state(sel, 0) == FolderState(5, 110, 30)
     assert plan.final_state(sel, 115) == FolderState(5, 116, 30)
     assert plan.final_state(Selected(5, 110, 0, 9), 0) == FolderState(5, 110, 0)
+    # a server that does not report UIDNEXT never moves ours back
+    assert plan.final_state(Selected(5, 0, 30, 9), 0, floor=81) == FolderState(5, 81, 30)
     old = FolderState(5, 50, 20)
     assert plan.progress_state(old, sel, False, 80) == FolderState(5, 81, 20)
     assert plan.progress_state(old, sel, True, 10) == FolderState(5, 11, 0)

@@ -526,6 +526,7 @@ class ImapConnection:
         self.alerts: list[str] = []  # [ALERT] texts, for the user
         self.changes_seen = False  # unsolicited EXISTS/EXPUNGE/FETCH/VANISHED arrived
         self.selected: str | None = None
+        self.readonly = False  # the selected folder was opened read-only
         self._imap: imaplib.IMAP4 | None = None
         self._reader: p.ResponseReader | None = None
         self._tags = itertools.count(1)
@@ -1018,6 +1019,7 @@ class ImapConnection:
         if result.uidvalidity == 0:
             raise ProtocolError(f"{self._where()} did not report UIDVALIDITY for {name!r}.")
         self.selected = name
+        self.readonly = result.readonly
         client = self._require()
         client.state = "SELECTED"
         return result

@@ -260,7 +260,7 @@ class ImapSession:
         max_seen = 0
         if start:
             max_seen = self._fetch_new(conn, row, state, sel, reset, start, tally, progress)
-        self.store.set_folder_state(row.id, plan.final_state(sel, max_seen))
+        self.store.set_folder_state(row.id, plan.final_state(sel, max_seen, state.uidnext))
         if self.config.bodies != "none":
             self._fetch_bodies(conn, row, tally, progress)
         return tally.result(name)
@@ -535,7 +535,8 @@ class ImapSession:
     def wait_for_changes(self, timeout: float, stop: threading.Event) -> bool:
         conn = self._connection()
         if conn.selected != INBOX:
-            conn.select(INBOX, condstore=True, readonly=True)
+            # SELECT, not EXAMINE: the worker may replay a flag change on INBOX next.
+            conn.select(INBOX, condstore=True)
         return conn.idle(timeout, stop)
 
     # ------------------------------------------------------------ pushing local changes
@@ -598,7 +599,7 @@ class ImapSession:
                 self.store.fail_op(op.id, exc.message)
 
     def _select_for_change(self, conn: ImapConnection, folder: str) -> None:
-        if conn.selected != folder:
+        if conn.selected != folder or conn.readonly:
             conn.select(folder, condstore=True)
 
     def _replay(self, conn: ImapConnection, ops: Sequence[PendingOp], warnings: list[str]) -> int:

@@ -279,13 +279,15 @@ def stale_placeholders(
     )
 
 
-def final_state(sel: Selected, max_uid_seen: int) -> FolderState:
+def final_state(sel: Selected, max_uid_seen: int, floor: int = 0) -> FolderState:
     """The state recorded once the folder's changes and new messages are all stored.
 
     The HIGHESTMODSEQ is SELECT's: every change up to it has been applied (QRESYNC and
     CONDSTORE report them, FULL read every flag after SELECT). New mail that arrived after
-    SELECT and was fetched anyway moves UIDNEXT past it."""
-    return FolderState(sel.uidvalidity, max(sel.uidnext, max_uid_seen + 1), sel.highestmodseq)
+    SELECT and was fetched anyway moves UIDNEXT past it; `floor` (our UIDNEXT before) keeps
+    a server that did not report UIDNEXT from moving it back."""
+    uidnext = max(sel.uidnext, max_uid_seen + 1, floor)
+    return FolderState(sel.uidvalidity, uidnext, sel.highestmodseq)
 
 
 def progress_state(
