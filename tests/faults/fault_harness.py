@@ -18,7 +18,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,40 +39,47 @@ DOMAIN = "faults.test"
 
 @dataclass(frozen=True)
 class CutPlan:
-    """Where a connection is cut, relative to an upper bound of the bytes that direction
-    carries in the whole operation (known only once the scenario is built).
+    """Where a connection is cut, relative to upper bounds of what the whole operation
+    carries (known only once the scenario is built): `bounds["down"]`/`["up"]` bytes, and
+    `bounds["reads"]`, the client writes (each one is, near enough, one read of the proxy).
 
-    Half the cuts are placed log-uniformly, so the short control exchanges at the start
-    (greeting, TLS, login, the replay of local changes) are hit as often as the bulk
-    transfer; the other half uniformly.
+    - "bytes": after a number of bytes in one direction, anywhere in a command, a reply, a
+      literal, the TLS handshake. Half of them are placed log-uniformly, so the short
+      control exchanges at the start (greeting, TLS, login, the replay of local changes)
+      are hit as often as the bulk transfer.
+    - "reads": right after the client's N-th write has been passed on whole: the server got
+      the command and acts on it, the client never sees the answer. That is where a
+      command that is not idempotent (APPEND, COPY, DATA) can be done twice.
     """
 
+    kind: Literal["bytes", "reads"]
     direction: Direction
     position: float  # in [0, 1)
     log_scale: bool
     reset: bool  # RST instead of FIN
 
-    def after_bytes(self, upper: int) -> int:
-        upper = max(upper, 64)
+    def fault(self, bounds: Mapping[str, int]) -> Fault:
+        if self.kind == "reads":
+            n = 1 + int(self.position * bounds["reads"])
+            return Fault("up", after_reads=n, linger=READ_CUT_LINGER)
+        upper = max(bounds[self.direction], 64)
         if self.log_scale:
-            return int(math.exp(math.log(16) + self.position * (math.log(upper) - math.log(16))))
-        return int(self.position * upper)
-
-    def fault(self, upper: int) -> Fault:
-        return Fault(self.direction, after_bytes=self.after_bytes(upper), reset=self.reset)
-
-    def describe(self) -> str:
-        scale = "log" if self.log_scale else "lin"
-        return f"{self.direction}@{self.position:.3f}{scale}{'/rst' if self.reset else ''}"
+            at = int(math.exp(math.log(16) + self.position * (math.log(upper) - math.log(16))))
+        else:
+            at = int(self.position * upper)
+        return Fault(self.direction, after_bytes=at, reset=self.reset)
 
 
-def draw_cut(rng: random.Random, down_share: float = 0.7) -> CutPlan:
-    return CutPlan(
-        "down" if rng.random() < down_share else "up",
-        rng.random(),
-        rng.random() < 0.5,
-        rng.random() < 0.25,
-    )
+# How long a "reads" cut keeps the server's side open: time for it to run the command.
+READ_CUT_LINGER = 0.05
+
+
+def draw_cut(rng: random.Random, shares: tuple[float, float, float]) -> CutPlan:
+    """`shares`: how often a cut is (after a client write, down bytes, up bytes)."""
+    kind, direction = rng.choices(
+        [("reads", "up"), ("bytes", "down"), ("bytes", "up")], weights=shares
+    )[0]
+    return CutPlan(kind, direction, rng.random(), rng.random() < 0.5, rng.random() < 0.25)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- case plans
@@ -120,10 +127,10 @@ class KillCase:
     items: int  # outbox-flush only
 
 
-def _cuts(rng: random.Random, down_share: float) -> tuple[CutPlan, ...]:
-    first = draw_cut(rng, down_share)
+def _cuts(rng: random.Random, shares: tuple[float, float, float]) -> tuple[CutPlan, ...]:
+    first = draw_cut(rng, shares)
     # A fault during the recovery itself, now and then.
-    return (first, draw_cut(rng, down_share)) if rng.random() < 0.2 else (first,)
+    return (first, draw_cut(rng, shares)) if rng.random() < 0.2 else (first,)
 
 
 def _imap_case(rng: random.Random, i: int) -> ImapCase:
@@ -135,7 +142,7 @@ def _imap_case(rng: random.Random, i: int) -> ImapCase:
         bodies=rng.choice(["all", "none"]),  # type: ignore[arg-type]
         phase=rng.choices(["initial", "incremental", "local"], [0.25, 0.25, 0.5])[0],  # type: ignore[arg-type]
         messages=rng.randint(20, 60),
-        cuts=_cuts(rng, 0.7),
+        cuts=_cuts(rng, (0.35, 0.45, 0.2)),
     )
 
 
@@ -147,7 +154,7 @@ def _pop3_case(rng: random.Random, i: int) -> Pop3Case:
         leave_on_server=rng.random() < 0.5,
         phase=rng.choice(["initial", "incremental"]),  # type: ignore[arg-type]
         messages=rng.randint(20, 60),
-        cuts=_cuts(rng, 0.75),
+        cuts=_cuts(rng, (0.35, 0.45, 0.2)),
     )
 
 
@@ -157,7 +164,7 @@ def _smtp_case(rng: random.Random, i: int) -> SmtpCase:
         seed=rng.getrandbits(32),
         tls=rng.choices(["implicit", "starttls"], [0.3, 0.7])[0],  # type: ignore[arg-type]
         items=rng.randint(1, 5),
-        cuts=_cuts(rng, 0.5),
+        cuts=_cuts(rng, (0.35, 0.3, 0.35)),
     )
 
 
@@ -342,24 +349,46 @@ def duplicates(values: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class KnownBug:
-    """A product bug found by the harness and not fixed yet: a case whose every problem
-    matches `pattern` is reported as an expected failure (xfail) naming the bug, so the
-    rest of the run stays meaningful. Each has a deterministic strict-xfail reproduction
-    in test_known_bugs.py, which starts failing (XPASS) once the owner fixes it."""
+    """A product bug found by the harness and not fixed yet. A case whose every problem
+    line matches the pattern of a known bug is reported as an expected failure (xfail)
+    naming it, so the rest of the run stays meaningful; a case with any other problem
+    fails as usual. Each has a deterministic strict-xfail reproduction in
+    test_known_bugs.py, which fails (XPASS) once the owner fixes it; then the entry goes."""
 
     name: str
     pattern: str  # a regex searched in each problem line
     where: str
 
 
-KNOWN_BUGS: tuple[KnownBug, ...] = ()
+KNOWN_BUGS: tuple[KnownBug, ...] = (
+    KnownBug(
+        "append-replayed-after-lost-reply",
+        r"^(server: \S+ is \d+ times in Drafts|local Drafts: duplicate messages .*)$",
+        "sync/engine.py ImapSession._replay_append; "
+        "test_known_bugs.py::test_append_whose_reply_was_lost_is_not_duplicated",
+    ),
+    KnownBug(
+        "copy-replayed-after-lost-reply",
+        r"^(server: \S+ is \d+ times in Junk|local Junk: duplicate messages .*)$",
+        "sync/engine.py ImapSession._replay (copy); "
+        "test_known_bugs.py::test_copy_whose_reply_was_lost_is_not_duplicated",
+    ),
+)
 
 
-def known_bug(problems: list[str]) -> KnownBug | None:
-    for bug in KNOWN_BUGS:
-        if problems and all(re.search(bug.pattern, p) for p in problems):
-            return bug
-    return None
+def known_bugs(problems: list[str]) -> list[KnownBug]:
+    """The known bugs that explain every problem of a case (empty when one is unexplained:
+    then the case fails as usual)."""
+    if not problems:
+        return []
+    found: list[KnownBug] = []
+    for problem in problems:
+        bug = next((b for b in KNOWN_BUGS if re.search(b.pattern, problem)), None)
+        if bug is None:
+            return []
+        if bug not in found:
+            found.append(bug)
+    return found
 
 
 def finish(
@@ -376,13 +405,13 @@ def finish(
     an invariant did not hold."""
     import pytest
 
-    bug = known_bug(problems)
+    bugs = known_bugs(problems)
     record(
         family,
         armed=armed,
         fired=fired,
         failed=bool(problems),
-        known_bug=bug is not None,
+        known_bug=bool(bugs),
         outcomes=outcomes,
     )
     if not problems:
@@ -390,6 +419,7 @@ def finish(
     text = "\n".join(
         [f"case {case}", *(f"  note: {n}" for n in notes), *(f"  - {p}" for p in problems)]
     )
-    if bug is not None:
-        pytest.xfail(f"known bug {bug.name} ({bug.where}):\n{text}")
+    if bugs:
+        names = "; ".join(f"{b.name} ({b.where})" for b in bugs)
+        pytest.xfail(f"known bug: {names}\n{text}")
     pytest.fail(text, pytrace=False)

@@ -149,7 +149,9 @@ class ImapWorld:
         fetch = sum(map(len, todo)) if self.bodies == "all" else 600 * len(todo)
         down = 10_000 + fetch + 80 * len(self.expected)
         up = 5_000 + self.appended + 150 * self.local_ops
-        return {"down": down, "up": up}
+        # Login, ENABLE, LIST, a few commands per replayed group and per folder.
+        reads = 12 + 4 * len(FOLDERS) + min(self.local_ops, 12)
+        return {"down": down, "up": up, "reads": reads}
 
     # ---- server side
 

@@ -44,6 +44,10 @@ class Fault:
     after_reads: int | None = None
     connection: int = 0
     reset: bool = False
+    # Seconds between reaching the cut point and closing, during which nothing more is
+    # passed on in either direction: the peer that just got the last bytes has time to
+    # act on them (a server to run the command it received), and its answer is lost.
+    linger: float = 0.0
 
     def __post_init__(self) -> None:
         if (self.after_bytes is None) == (self.after_reads is None):
@@ -90,6 +94,7 @@ class _Link:
         self.counts: dict[Direction, int] = {"up": 0, "down": 0}
         self.reads: dict[Direction, int] = {"up": 0, "down": 0}
         self.closed = False
+        self.dropping = False  # cut point reached, lingering: nothing passes any more
         self._pumps_left = 2
         self._lock = threading.Lock()
 
@@ -129,6 +134,8 @@ class _Link:
                 if not data:
                     break
                 with self._lock:
+                    if self.dropping:
+                        continue
                     self.reads[direction] += 1
                     allowed, cut = self.allowance(direction, len(data))
                 if proxy.delay:
@@ -155,8 +162,12 @@ class _Link:
             if self.closed:
                 return
             at = self.counts[direction]
+            self.dropping = True
         self.proxy._record_cut(Cut(self.index, direction, at))
-        self.close(reset=self.fault is not None and self.fault.reset)
+        fault = self.fault
+        if fault is not None and fault.linger:
+            time.sleep(fault.linger)
+        self.close(reset=fault is not None and fault.reset)
 
     def close(self, *, reset: bool = False) -> None:
         with self._lock:

@@ -69,7 +69,7 @@ def test_imap_sync_survives_a_cut(
         with FaultProxy(target) as proxy:
             account = world.account(proxy.port, case.tls)
             for cut in case.cuts:
-                fault = cut.fault(bounds[cut.direction])
+                fault = cut.fault(bounds)
                 before = len(proxy.stats.cuts)
                 proxy.arm(fault)
                 result, _ = world.sync(store, account)

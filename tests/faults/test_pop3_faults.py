@@ -41,13 +41,17 @@ def test_pop3_download_survives_a_cut(
             setup = world.sync(store)
             assert setup.outcome == "ok" and not setup.problems, f"setup sync failed: {setup}"
         world.deliver(case.messages)
-        upper = {"down": 8_000 + world.on_server_bytes() * 11 // 10, "up": 1_500 + 40 * 80}
+        upper = {
+            "down": 8_000 + world.on_server_bytes() * 11 // 10,
+            "up": 1_500 + 40 * 80,
+            "reads": 12,
+        }
         target = dovecot.pop3s_port if case.tls == "implicit" else dovecot.pop3_port
         with FaultProxy(target) as proxy:
             account = world.account(proxy.port, case.tls)
             for cut in case.cuts:
                 before = len(proxy.stats.cuts)
-                proxy.arm(cut.fault(upper[cut.direction]))
+                proxy.arm(cut.fault(upper))
                 result = world.sync(store, account)
                 hit = len(proxy.stats.cuts) > before
                 fired += hit

@@ -44,6 +44,7 @@ pytestmark = pytest.mark.servers
 
 # The slowed-down links: every forwarded chunk (at most CHUNK bytes) waits DELAY seconds.
 SYNC_DELAY, SYNC_CHUNK = 0.004, 2048
+POP3_DELAY = 0.01  # POP3 pipelines its RETRs: few round trips to slow down
 SMTP_DELAY, SMTP_CHUNK = 0.01, 256
 # A fifth of the kills land during start-up, before the first connection; the rest spread
 # over the protocol exchange (the case's `kill_at` in [0.2, 1.1) maps onto it).
@@ -210,7 +211,7 @@ def sync_pop3(
     world = Pop3World(rig.dovecot, user, f"{rig.case.name}.{label}.{rig.case.seed:x}", rng, leave)
     root = rig.store_root(label)
     world.deliver(40)
-    with FaultProxy(rig.dovecot.pop3s_port, delay=SYNC_DELAY, chunk=SYNC_CHUNK) as proxy:
+    with FaultProxy(rig.dovecot.pop3s_port, delay=POP3_DELAY, chunk=SYNC_CHUNK) as proxy:
         extra = f'protocol = "pop3"\nleave_on_server = {"true" if leave else "false"}'
         write_config(incoming_section(POP3_ACCOUNT, user, rig.dovecot, proxy.port, extra))
         run = run_cli(["sync", "--quiet"], kill_after=kill_after)
@@ -363,6 +364,7 @@ def test_killed_process_loses_and_duplicates_nothing(
     kill_after = timing.kill_delay(case.kill_at, scale)
     problems, run = SCENARIOS[case.command](rig, random.Random(case.seed), "case", kill_after)
     killed = run.code is None
+    early = case.kill_at < STARTUP_SHARE
     finish(
         f"kill:{case.command}",
         case,
@@ -370,7 +372,7 @@ def test_killed_process_loses_and_duplicates_nothing(
         armed=1,
         fired=int(killed),
         outcomes=[
-            ("killed" if killed else "finished-first")
+            ("finished-first" if not killed else "killed-in-startup" if early else "killed")
             + (f"({'+'.join(run.states)})" if run.states else "")
         ],
         notes=[f"undisturbed run: {timing}; kill after {kill_after:.2f} s"],

@@ -238,3 +238,27 @@ def test_fault_needs_one_valid_cut_point(kwargs: dict[str, int]) -> None:
 def test_only_loopback_targets() -> None:
     with pytest.raises(ValueError):
         FaultProxy(25, "192.0.2.1")
+
+
+def test_linger_lets_the_server_act_and_loses_its_answer(peer: Callable[..., Peer]) -> None:
+    """A cut with `linger`: the server gets the whole request and has time to answer; the
+    client never sees the answer."""
+    answered = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        data = b""
+        while not data.endswith(b"\n"):
+            data += conn.recv(100)
+        conn.sendall(b"done: " + data)
+        answered.set()
+        read_all(conn)
+
+    server = peer(answer)
+    with FaultProxy(server.port) as proxy:
+        proxy.arm(Fault("up", after_reads=1, linger=0.3))
+        with socket.create_connection(("127.0.0.1", proxy.port)) as c:
+            c.sendall(b"do it\n")
+            data, _ = read_all(c)
+        assert answered.wait(5)
+    assert data == b""
+    assert proxy.stats.cuts == [Cut(0, "up", 6)]

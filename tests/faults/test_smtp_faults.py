@@ -47,11 +47,15 @@ def test_outbox_flush_survives_a_cut(
     try:
         world.queue(store, case.items)
         data = sum(len(q.raw) for q in world.queued.values())
-        upper = {"up": 4_000 + data * 11 // 10 + 300 * case.items, "down": 4_000 + 200 * case.items}
+        upper = {
+            "up": 4_000 + data * 11 // 10 + 300 * case.items,
+            "down": 4_000 + 200 * case.items,
+            "reads": 6 + 6 * case.items,
+        }
         with FaultProxy(smtp.port) as proxy:
             for cut in case.cuts:
                 before = len(proxy.stats.cuts)
-                proxy.arm(cut.fault(upper[cut.direction]))
+                proxy.arm(cut.fault(upper))
                 result, _report = world.flush(store, proxy.port)
                 hit = len(proxy.stats.cuts) > before
                 fired += hit
