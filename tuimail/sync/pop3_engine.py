@@ -10,10 +10,11 @@ lock is never held while idle and deletions are committed promptly):
 2. `plan()` (pure): keys not in the store are downloaded; keys in the store whose
    deletion is due (`DeletePolicy`) are deleted; messages over `max_message_size` are
    left on the server with a warning.
-3. RETR, pipelined. Every batch goes into the store with `Store.pop3_add`, which writes and
-   fsyncs the Maildir files and commits the index rows *and the key records* in one
-   durable transaction. A key already recorded (another process got there first) is
-   never stored twice.
+3. RETR, pipelined. Every batch goes into the store with `Store.pop3_add`, which makes the
+   Maildir files durable and commits the index rows *and the key records* in one durable
+   transaction. A key already recorded (another process got there first) is never stored
+   twice. For big downloads a helper process parses each batch and writes its files to
+   `tmp/` while the next batch downloads (`_Helper`); the store then links and commits.
 4. DELE for what is due (only keys already durably stored), then QUIT, which is when the
    server really deletes. Then the records of the deleted keys are forgotten.
 
