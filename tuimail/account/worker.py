@@ -1,6 +1,6 @@
 """The account worker: one thread per account owns that account's connection.
 
-imapclient and poplib block and are not thread-safe, so exactly one thread talks to each
+imaplib and poplib block and are not thread-safe, so exactly one thread talks to each
 server. Requests come in through a queue; every request gets exactly one `Reply`. Between
 requests the worker waits for server changes (IDLE for IMAP, a poll interval for POP3) and
 syncs what changed. Everything is reported through one plain callback, called from the
