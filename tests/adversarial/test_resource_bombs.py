@@ -44,10 +44,10 @@ BOMBS: list[tuple[str, Callable[[], bytes]]] = [
     ("html 100k nested anchors", lambda: HTML + b'<a href="http://a.example/">paypal.com ' * 100_000),
     ("html 100k nested lists", lambda: HTML + b"<ul><li>" * 100_000),
     ("html 30k nested tables", lambda: HTML + b"<table><tr><td>" * 30_000 + b"x"),
-    ("html 1M entities", lambda: HTML + b"&#27;&#x9b;&amp;" * 300_000),
-    ("html 1M unclosed tags", lambda: HTML + b"<b" * 1_000_000),
+    ("html 100k entities", lambda: HTML + b"&#27;&#x9b;&amp;" * 35_000),
+    ("html 300k unclosed tags", lambda: HTML + b"<b" * 300_000),
     ("html 100k unclosed tags", lambda: HTML + b"<b" * 100_000),  # under html2text's size limit
-    ("html 1M unclosed anchors", lambda: HTML + b"<a" * 1_000_000),
+    ("html 300k unclosed anchors", lambda: HTML + b"<a" * 300_000),
     ("html 500k unclosed images", lambda: HTML + b"<img" * 500_000),
     ("html 300k unclosed styles", lambda: HTML + b"<style" * 300_000),
     ("html 250k unclosed scripts", lambda: HTML + b"<script>" * 250_000),
