@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -102,6 +102,7 @@ class TuimailApp(ThemedApp[int]):
         demo: bool = False,
         hub: Hub | None = None,
         environ: Mapping[str, str] | None = None,
+        mailto: str | None = None,
     ) -> None:
         from tuimail.config import Config
 
@@ -116,6 +117,7 @@ class TuimailApp(ThemedApp[int]):
         self.events = AccountEvents(self)
         self.account_status: dict[str, AccountStatus] = {}
         self._refresh_timer: Timer | None = None
+        self.mailto = mailto  # `tuimail mailto:...`: the composer opens on start
         if self.ui_config.keys:
             self.set_keymap(dict(self.ui_config.keys))
 
@@ -126,6 +128,10 @@ class TuimailApp(ThemedApp[int]):
             self.say(str(problem), title="Theme skipped", severity="warning")
         from tuimail.ui import drafts
 
+        if self.mailto is not None:
+            url, self.mailto = self.mailto, None
+            # After the main screen is up: a bad link leaves it there with a notification.
+            self.call_after_refresh(self.compose_mailto, url)
         unsent = drafts.load_all()
         if unsent:
             self.say(
@@ -345,6 +351,33 @@ class TuimailApp(ThemedApp[int]):
             return
         self._open_composer(kind, message_id)
 
+    def compose_mailto(self, url: str, *, dropped: Sequence[str] = ()) -> bool:
+        """Open the composer filled from a `mailto:` URL (a link, or `tuimail mailto:...`).
+
+        Fields a link must not set (`attach=` and the like) are dropped and named in a
+        notification, with `dropped` (already removed by the link check). A bad address
+        is reported and nothing opens. Returns whether the composer opened.
+        """
+        from tuimail.mail.mailto import parse_mailto
+        from tuimail.ui.screens.compose import ComposeScreen
+
+        try:
+            result = parse_mailto(url)
+        except TuimailError as exc:
+            self.report(exc)
+            return False
+        self.push_screen(ComposeScreen(result.draft, account=self.default_account(), kind="new"))
+        ignored = list(dict.fromkeys([*dropped, *result.dropped]))
+        if ignored:
+            self.say(
+                f"Ignored in the mailto: link: {', '.join(ignored)}. A link cannot attach "
+                "files or set other headers.",
+                title="Link fields ignored",
+                severity="warning",
+                timeout=8,
+            )
+        return True
+
     def _open_composer(self, kind: ComposeKind, message_id: int | None) -> None:
         from tuimail.ui.screens.compose import ComposeScreen
 
@@ -386,11 +419,12 @@ def run_app(
     demo: bool = False,
     *,
     hub: Hub | None = None,
+    mailto: str | None = None,
 ) -> int:
     """Run the app on the store at `store_root` until the user quits; returns an exit code.
 
     With `demo`, the demo mailbox is (re)built there first. `hub` connects the account
-    workers (None: local only).
+    workers (None: local only). `mailto` (a `mailto:` URL) opens the composer on start.
     """
     if demo:
         from tuimail.demo import build_demo_store, is_current
@@ -398,7 +432,7 @@ def run_app(
         if not is_current(store_root):
             print("Preparing the demo mailbox (once, a few seconds)…", file=sys.stderr, flush=True)
         build_demo_store(store_root)
-    app = TuimailApp(config, store_root, demo=demo, hub=hub)
+    app = TuimailApp(config, store_root, demo=demo, hub=hub, mailto=mailto)
     mouse = app.ui_config.mouse
     result = app.run(mouse=mouse)
     return int(result or 0)

@@ -31,7 +31,7 @@ class ViewerScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,escape", "close", "Back", id="viewer_close"),
         Binding("n", "next", "Next", id="viewer_next"),
-        Binding("p", "previous", "Previous", id="viewer_previous"),
+        Binding("p", "previous", "Previous", id="viewer_previous", show=False),
         Binding("r", "reply", "Reply", id="viewer_reply"),
         Binding("R", "reply_all", "Reply all", id="viewer_reply_all", show=False),
         Binding("f", "forward", "Forward", id="viewer_forward", show=False),

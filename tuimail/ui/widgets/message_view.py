@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from tuimail.models import MessageSummary
 
 if TYPE_CHECKING:  # the parser and renderer load with the first message shown, not at start
+    from tuimail.mail.render import Link
     from tuimail.ui.reading import Reading, Styles
 
 # (summary, raw bytes or None when the body is not local yet)
@@ -63,6 +64,9 @@ class MessageView(VerticalScroll, can_focus=True):
         Binding("h", "toggle_headers", "Headers"),
         Binding("V", "toggle_raw", "Source"),
         Binding("T", "toggle_html", "Text/HTML", show=False),
+        Binding("l", "links", "Links", id="links"),
+        # 1-9: link N's confirmation dialog straight away (nothing opens without `y`).
+        *(Binding(str(n), f"link({n})", f"Link {n}", show=False) for n in range(1, 10)),
     ]
 
     class Loaded(Message):
@@ -189,6 +193,39 @@ class MessageView(VerticalScroll, can_focus=True):
         self.prefer = "html" if self.prefer == "plain" else "plain"
         if self.message_id is not None:
             self.show(self.message_id, force=True)
+
+    def _links(self) -> tuple[Link, ...] | None:
+        if self.reading is None:
+            self.notify("No message is shown yet.", timeout=2)
+            return None
+        return self.reading.links
+
+    def action_links(self) -> None:
+        """List the message's numbered links; choosing one shows where it goes first."""
+        from tuimail.ui.app import TuimailApp
+        from tuimail.ui.screens.links import choose_link
+
+        links = self._links()
+        if links is not None and isinstance(self.app, TuimailApp):
+            choose_link(self.app, links)
+
+    def action_link(self, number: int) -> None:
+        from tuimail.ui.app import TuimailApp
+        from tuimail.ui.screens.links import confirm_link
+
+        links = self._links()
+        if links is None or not isinstance(self.app, TuimailApp):
+            return
+        link = next((link for link in links if link.number == number), None)
+        if link is None:
+            self.app.say(
+                f"This message has no link [{number}]"
+                + (f" (it has {len(links)})." if links else "."),
+                title="Links",
+                timeout=2,
+            )
+            return
+        confirm_link(self.app, link)
 
     def action_page_down(self) -> None:
         self.scroll_page_down(animate=False)
