@@ -33,4 +33,4 @@ def run(args: argparse.Namespace) -> int:
         hub = Hub(config, root)
     from tuimail.ui.app import run_app
 
-    return run_app(config, root, demo=demo, hub=hub)
+    return run_app(config, root, demo=demo, hub=hub, mailto=getattr(args, "mailto", None))
