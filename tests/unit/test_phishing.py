@@ -153,6 +153,9 @@ def test_a_known_address_under_a_known_name_is_not_spoofing() -> None:
         ("x@ραγ.example", "danger"),  # Greek "pay"
         ("x@paypai.com", "warning"),  # one letter away from a known domain
         ("x@paypall.com", "warning"),
+        ("x@qaypal.com", "warning"),  # first letter changed: found through the last-letter index
+        ("x@paypak.com", "warning"),  # last letter changed: found through the first-letter index
+        ("x@aypal.com", "warning"),
         ("x@gooogle.com", "warning"),
         ("x@micrsoft.com", "warning"),
         ("x@paypal.co", "warning"),

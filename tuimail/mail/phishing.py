@@ -379,7 +379,7 @@ def _hosts_in_text(text: str) -> list[str]:
 # --- sign builders ------------------------------------------------------------------------
 
 
-def _domain_signs(domain: str, known_orgs: Mapping[str, str], where: str) -> list[Sign]:
+def _domain_signs(domain: str, known_orgs: _KnownOrgs, where: str) -> list[Sign]:
     """Homograph and near-miss signs for one domain (`where` says whose domain it is)."""
     signs: list[Sign] = []
     host = _clean_host(domain)
@@ -434,35 +434,91 @@ def _distance_limit(org: str) -> int:
     return 1 if len(name) < 9 else 2
 
 
-def _imitated_domain(host: str, known_orgs: Mapping[str, str]) -> tuple[str, bool] | None:
-    """(known org, looks identical) when `host`'s org imitates a known one, else None."""
-    org = _org(host)
-    if not org or org in known_orgs:
+class _KnownOrgs:
+    """The organisations the user corresponds with, indexed for fast lookalike checks.
+
+    Exact lookalikes are found by skeleton. Near misses (at most 2 edits) keep the first or
+    the last letter of the name and about its length, so each org is filed under
+    (first letter, length) and (last letter, length) and a candidate is compared only with
+    those buckets: a few dozen edit distances instead of one per known org.
+    """
+
+    def __init__(self) -> None:
+        self.skeletons: dict[str, str] = {}  # org -> skeleton
+        self._by_skeleton: dict[str, str] = {}
+        self._buckets: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        self._answers: dict[str, tuple[str, bool] | None] = {}
+
+    def add(self, org: str) -> None:
+        if not org or org in self.skeletons:
+            return
+        folded = skeleton(org)
+        self.skeletons[org] = folded
+        self._by_skeleton.setdefault(folded, org)
+        if _distance_limit(org):
+            for key in _bucket_keys(folded, len(folded)):
+                self._buckets.setdefault(key, []).append((org, folded))
+
+    def __contains__(self, org: object) -> bool:
+        return org in self.skeletons
+
+    def imitated(self, org: str) -> tuple[str, bool] | None:
+        """(known org, looks identical) when `org` imitates a known one, else None."""
+        if not org or org in self.skeletons:
+            return None
+        if org in self._answers:
+            return self._answers[org]
+        folded = skeleton(org)
+        answer: tuple[str, bool] | None = None
+        exact = self._by_skeleton.get(folded)
+        if exact is not None:
+            answer = (exact, True)
+        else:
+            seen: set[str] = set()
+            for length in range(len(folded) - 2, len(folded) + 3):
+                for key in _bucket_keys(folded, length):
+                    for known, known_folded in self._buckets.get(key, ()):
+                        if known in seen:
+                            continue
+                        seen.add(known)
+                        limit = _distance_limit(known)
+                        if edit_distance(folded, known_folded, limit) <= limit:
+                            answer = (known, False)
+                            break
+                    if answer is not None:
+                        break
+                if answer is not None:
+                    break
+        self._answers[org] = answer
+        return answer
+
+    def worn(self, host: str, org: str) -> str | None:
+        """A known org used as leading labels of another org's host (bank.com.evil.io)."""
+        if org in self.skeletons or not host.endswith(org):
+            return None
+        labels = host[: -len(org)].rstrip(".").split(".")
+        for i in range(len(labels)):
+            for j in range(len(labels), i + 1, -1):
+                candidate = ".".join(labels[i:j])
+                if candidate in self.skeletons:
+                    return candidate
         return None
-    folded = skeleton(org)
-    best: tuple[str, bool] | None = None
-    for known, known_folded in known_orgs.items():
-        if folded == known_folded:
-            return known, True
-        limit = _distance_limit(known)
-        if best is None and limit and edit_distance(folded, known_folded, limit) <= limit:
-            best = (known, False)
-    return best
 
 
-def _worn_domain(host: str, known_orgs: Mapping[str, str]) -> str | None:
-    """A known org used as the leading labels of another org's host (bank.com.evil.io)."""
-    org = _org(host)
-    if org in known_orgs:
-        return None
-    prefix = host[: -len(org)] if host.endswith(org) else ""
-    for known in known_orgs:
-        if f".{known}." in f".{prefix}" or prefix.startswith(known + "."):
-            return known
-    return None
+def _bucket_keys(folded: str, length: int) -> tuple[tuple[str, int], tuple[str, int]]:
+    name = folded.partition(".")[0] or folded
+    return (name[:1], length), ("$" + name[-1:], length)
 
 
-def _link_signs(target: str, text: str, known_orgs: Mapping[str, str]) -> list[Sign]:
+def _imitated_domain(host: str, known_orgs: _KnownOrgs) -> tuple[str, bool] | None:
+    return known_orgs.imitated(_org(host))
+
+
+def _worn_domain(host: str, known_orgs: _KnownOrgs) -> str | None:
+    return known_orgs.worn(host, _org(host))
+
+
+def _link_signs(target: str, text: str, known_orgs: _KnownOrgs) -> list[Sign]:
     url = _parse_url(target)
     signs: list[Sign] = []
     if url.scheme in ("mailto", "tel", "cid", "") or url.scheme not in ("http", "https"):
@@ -817,7 +873,7 @@ def _reply_path_signs(
     sender: Address,
     reply_to: Sequence[Address],
     sender_header: Sequence[Address],
-    known_orgs: Mapping[str, str],
+    known_orgs: _KnownOrgs,
     my_orgs: set[str],
 ) -> list[Sign]:
     signs: list[Sign] = []
@@ -916,14 +972,12 @@ def assess_facts(
 ) -> tuple[Sign, ...]:
     """`assess` on already extracted facts; `links` are (target, visible text) pairs."""
     known = known_correspondents
-    known_orgs: dict[str, str] = {}
+    known_orgs = _KnownOrgs()
     for domain in known.domains():
-        org = _org(domain)
-        if org:
-            known_orgs[org] = skeleton(org)
+        known_orgs.add(_org(domain))
     my_orgs = {_org(d) for d in my_domains}
     for org in my_orgs:
-        known_orgs.setdefault(org, skeleton(org))
+        known_orgs.add(org)
 
     signs: list[Sign] = []
     senders = [a for a in facts.from_ if a.addr]
@@ -1064,7 +1118,7 @@ def safe_link_target(url: str) -> LinkCheck:
     unicode_host = host_to_unicode(parsed.host)[0]
     if not unicode_host.isascii() or parsed.host != unicode_host:
         display += f"  (host {_show(unicode_host)} = {_show(host_to_ascii(unicode_host))})"
-    signs = tuple(_link_signs(parsed.cleaned, "", {}))
+    signs = tuple(_link_signs(parsed.cleaned, "", _KnownOrgs()))
     return LinkCheck(True, target, display, scheme, signs=signs)
 
 
