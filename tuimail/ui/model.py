@@ -272,14 +272,26 @@ class Actions:
             ids, self._role_folder(FolderRole.ARCHIVE, "archived"), "Archived"
         )
 
-    def delete(self, ids: Sequence[int]) -> Change:
-        """To the account's Trash (undoable); in Trash itself, deleted for good."""
-        rows = self._summaries(ids)
+    def _delete_plan(self, ids: Sequence[int]) -> tuple[list[int], list[int]]:
+        """(to Trash, for good): a message already in its account's Trash, or in an account
+        without one, is deleted for good (flagged \\Deleted and expunged)."""
         in_trash: list[int] = []
         to_trash: list[int] = []
-        for s in rows:
-            trash = self.store.folder_by_role(s.account, FolderRole.TRASH)
+        trash_of: dict[str, FolderRow | None] = {}
+        for s in self._summaries(ids):
+            if s.account not in trash_of:
+                trash_of[s.account] = self.store.folder_by_role(s.account, FolderRole.TRASH)
+            trash = trash_of[s.account]
             (in_trash if trash is None or trash.name == s.folder else to_trash).append(s.id)
+        return to_trash, in_trash
+
+    def for_good(self, ids: Sequence[int]) -> list[int]:
+        """Which of `ids` `delete` would remove for good (not undoable): ask first."""
+        return self._delete_plan(ids)[1]
+
+    def delete(self, ids: Sequence[int]) -> Change:
+        """To the account's Trash (undoable); in Trash itself, deleted for good."""
+        to_trash, in_trash = self._delete_plan(ids)
         change: Change | None = None
         if to_trash:
             change = self._move_by_account(
@@ -292,7 +304,6 @@ class Actions:
                 description = change.description + "; " + description
             change = Change(description, tuple(ids), True, None)
             self.last = change
-        assert change is not None or not rows
         return change or Change("Nothing to delete", (), False, None)
 
     def undo(self) -> str | None:

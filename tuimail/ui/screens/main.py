@@ -7,7 +7,7 @@ Enter opens the message full-screen). The folder pane shows by default from 100 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
@@ -22,7 +22,7 @@ from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from tuimail.errors import TuimailError
-from tuimail.models import MessageSummary
+from tuimail.models import FolderRole, MessageSummary
 from tuimail.store.types import FolderRow, SortKey
 from tuimail.ui import threads
 from tuimail.ui.model import Actions, Change, View, load_ids
@@ -383,8 +383,8 @@ class MainScreen(Screen[None]):
         self.status.update_info(message=change.description + hint)
         self.mail_app.changes_made()
 
-    def _run(self, action: str, *args: object) -> None:
-        ids = self._targets()
+    def _run(self, action: str, *args: object, ids: list[int] | None = None) -> None:
+        ids = self._targets() if ids is None else ids
         if not ids:
             return
         actions: Actions = self.mail_app.actions
@@ -402,7 +402,50 @@ class MainScreen(Screen[None]):
         self._run("toggle_flag", "flagged")
 
     def action_delete(self) -> None:
-        self._run("delete")
+        self.request_delete()
+
+    def request_delete(self, then: Callable[[], None] | None = None) -> None:
+        """Delete the targets: to Trash at once (undoable); what would go for good (in
+        Trash, or an account without one) only after a yes. `then` runs once deleted."""
+        ids = self._targets()
+        if not ids:
+            return
+        app = self.mail_app
+        try:
+            final = app.actions.for_good(ids)
+        except TuimailError as exc:
+            app.report(exc)
+            return
+
+        def delete() -> None:
+            self._run("delete", ids=ids)
+            if then is not None:
+                then()
+
+        if not final:
+            delete()
+            return
+        n = len(final)
+        question = "Delete this message for good?" if n == 1 else f"Delete {n:,} messages for good?"
+        in_trash = self.view is not None and self.view.role is FolderRole.TRASH
+        where = (
+            ("It is" if n == 1 else "They are") + " in Trash already"
+            if in_trash
+            else "Messages in Trash, or in an account without a Trash folder, are removed"
+        )
+        rest = len(ids) - n
+        also = f" The other {rest:,} go to Trash." if rest else ""
+        detail = f"{where}: this cannot be undone.{also}"
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                delete()
+            else:
+                self.status.update_info(message="Nothing deleted")
+
+        from tuimail.ui.screens.pickers import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(question, detail), answer)
 
     def action_archive(self) -> None:
         self._run("archive")

@@ -107,11 +107,21 @@ class ViewerScreen(Screen[None]):
         self._step(-1)
 
     def _act(self, action: str) -> None:
+        self._target_this()
+        getattr(self.main, action)()
+        self._after_act()
+
+    def _target_this(self) -> None:
+        """Make the list's cursor (and nothing marked) this message: actions apply to it."""
         ml = self.main.message_list
         ml.clear_marks()
         if ml.cursor_id != self.message_id:
             ml.move_to_id(self.message_id)
-        getattr(self.main, action)()
+
+    def _after_act(self) -> None:
+        if self not in self.app.screen_stack:
+            return
+        ml = self.main.message_list
         if ml.cursor_id is None:
             self.app.pop_screen()
         elif ml.cursor_id != self.message_id:
@@ -120,7 +130,9 @@ class ViewerScreen(Screen[None]):
             self.view.show(self.message_id, force=True)
 
     def action_delete(self) -> None:
-        self._act("action_delete")
+        # Deleting for good asks first: the viewer moves on only once it is done.
+        self._target_this()
+        self.main.request_delete(then=self._after_act)
 
     def action_archive(self) -> None:
         self._act("action_archive")
