@@ -240,14 +240,7 @@ CLI_COMMANDS: list[tuple[str, tuple[str, ...]]] = [
 # fmt: on
 
 # Commands whose output breaks the oracle because of a bug elsewhere (strict xfail).
-CLI_BUGS: dict[str, str] = {
-    "json": (
-        "BUG: tuimail.cli.output.emit_json uses json.dumps(ensure_ascii=False), which escapes "
-        "only U+0000-U+001F: DEL, C1 controls (U+009B CSI, U+009D OSC) and bidi overrides "
-        "from mail data are printed raw by every --json command (ensure_ascii=True, or "
-        "escaping U+007F-U+009F and format characters, would fix it)"
-    ),
-}
+CLI_BUGS: dict[str, str] = {}
 
 
 def _cli_params() -> list[object]:

@@ -22,9 +22,10 @@ def report_error(exc: TuimailError, stream: TextIO | None = None) -> int:
 
 
 def emit_json(obj: dict[str, Any], stream: TextIO | None = None) -> None:
-    """One JSON object per line. JSON escapes control characters itself, so no sanitizing."""
+    """One JSON object per line, all ASCII: JSON escapes only U+0000-U+001F itself, so DEL,
+    C1 controls and bidi overrides from mail would otherwise reach a terminal raw."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    stream.write(json.dumps(obj, ensure_ascii=True, separators=(",", ":")) + "\n")
 
 
 def say(text: str, stream: TextIO | None = None) -> None:
