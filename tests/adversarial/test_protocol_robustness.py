@@ -480,16 +480,7 @@ SMTP_ROWS: list[SmtpRow] = [
 ]
 # fmt: on
 
-_SMTP_TOO_LONG = (
-    "BUG: tuimail.backends.smtp.SMTPClient._connect_error maps every SMTPResponseException "
-    "raised before the session is set up to 'refused STARTTLS' (TLSError): on an implicit-TLS "
-    "account a greeting or EHLO reply that is too long (aiosmtplib code -1 'Response too "
-    "long') is reported as '...refused STARTTLS (-1 Response too long)', which misleads"
-)
-SMTP_BUGS: dict[str, str] = {
-    "multiline reply flood": _SMTP_TOO_LONG,
-    "endless reply line": _SMTP_TOO_LONG,
-}
+SMTP_BUGS: dict[str, str] = {}
 
 
 def _smtp_params() -> list[object]:

@@ -373,8 +373,13 @@ class SMTPClient:
             return self._connect_error(cause) if cause is not None else self._describe(exc)
         if isinstance(exc, aiosmtplib.SMTPHeloError):
             return ProtocolError(f"{where} refused EHLO ({exc.code} {_one_line(exc.message)}).")
-        if isinstance(exc, aiosmtplib.SMTPResponseException) and self._smtp is None:
-            # The only other command of the connect phase is STARTTLS.
+        if (
+            isinstance(exc, aiosmtplib.SMTPResponseException)
+            and self._smtp is None
+            and self.server.tls is TLSMode.STARTTLS
+            and exc.code > 0  # aiosmtplib's own -1 ("response too long") is no server reply
+        ):
+            # After the greeting and EHLO, the only other command of the connect phase.
             return TLSError(
                 f"{where} refused STARTTLS ({exc.code} {_one_line(exc.message)}). Nothing was "
                 "sent; the message stays queued.",
