@@ -472,3 +472,63 @@ def test_timeout_is_a_network_error(fake_server: FakeFactory, test_ca: CertAutho
     with pytest.raises(NetworkError):
         conn.noop()
     assert not conn.connected
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        (b"{tag} NO [INUSE] mailbox busy, try later\r\n", True),
+        (b"{tag} NO [SERVERBUG] oops\r\n", True),
+        (b"{tag} BAD [CANNOT] no such flag here\r\n", False),
+    ],
+)
+def test_refused_replay_is_kept_or_dropped(
+    fake_server: FakeFactory, test_ca: CertAuthority, store: Store, answer: bytes, kept: bool
+) -> None:
+    _seeded(store)
+    [m] = [m for m in store.list_messages("fake", "INBOX") if m.uid == 1]
+    store.set_flags([m.id], add=["flagged"])
+    server = fake_server(
+        [
+            *logged_in(test_ca),
+            *select_inbox(2, 3),
+            expect(b"UID STORE 1 +FLAGS.SILENT (\\Flagged)"),
+            send(answer),
+            *logout(),
+        ],
+        protocol="imap",
+    )
+    session = ImapSession(account(server, test_ca, bodies="none"), store)
+    session.connect()
+    assert session.push_pending(lambda p: None) == 0
+    session.close()
+    ops = store.pending_ops("fake")
+    if kept:
+        [op] = ops
+        code = answer.split(b"[")[1].split(b"]")[0].decode()
+        assert op.attempts == 1 and f"[{code}]" in op.last_error
+    else:
+        assert ops == []
+
+
+def test_wait_without_idle_polls_with_noop(
+    fake_server: FakeFactory, test_ca: CertAuthority, store: Store
+) -> None:
+    import threading
+
+    server = fake_server(
+        [
+            *tls_prelude(test_ca),
+            expect(b"AUTHENTICATE PLAIN " + PLAIN_B64),
+            send(b"{tag} OK [CAPABILITY IMAP4rev1 UIDPLUS] logged in\r\n"),  # no IDLE
+            *select_inbox(2, 3),
+            expect(b"NOOP"),
+            send(b"* 3 EXISTS\r\n{tag} OK done\r\n"),
+            *logout(),
+        ],
+        protocol="imap",
+    )
+    session = ImapSession(account(server, test_ca, bodies="none"), store)
+    session.connect()
+    assert session.wait_for_changes(5, threading.Event()) is True
+    session.close()

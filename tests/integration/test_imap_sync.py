@@ -117,6 +117,18 @@ def condstore_only(test_ca: object) -> Iterator[DovecotServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def no_move(test_ca: object) -> Iterator[DovecotServer]:
+    """A Dovecot without MOVE (nor CONDSTORE/QRESYNC): moves go by COPY + EXPUNGE."""
+    caps = CAPABILITY_WITHOUT_CONDSTORE.replace(" MOVE", "")
+    server = DovecotServer(test_ca, capability_override=caps)  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def env(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -126,6 +138,8 @@ def env(
         server = request.getfixturevalue("dovecot")
     elif kind == "condstore":
         server = request.getfixturevalue("condstore_only")
+    elif kind == "nomove":
+        server = request.getfixturevalue("no_move")
     else:
         server = request.getfixturevalue("dovecot_no_condstore")
     user = server.add_user(f"u{time.monotonic_ns() % 10**10}", "secret-pw")
@@ -323,7 +337,7 @@ def test_failed_push_keeps_the_local_change(env: Env) -> None:
 # ----------------------------------------------------------------------------- moves, deletes
 
 
-@all_modes
+@pytest.mark.parametrize("env", [*SERVER_KINDS, "nomove"], indirect=True)
 def test_local_move_and_delete_reach_the_server(env: Env) -> None:
     env.server.deliver_many(env.user, [message(i) for i in range(6)])
     env.sync(bodies="all")
@@ -600,3 +614,28 @@ def test_unchanged_folders_are_not_even_selected(env: Env, monkeypatch: pytest.M
     selected.clear()
     env.sync(bodies="all")
     assert selected == []
+
+
+def test_subscribed_only(env: Env) -> None:
+    env.server.create_folder(env.user, "Lists/unsubscribed", subscribe=False)
+    env.server.create_folder(env.user, "Projects", subscribe=True)
+    env.sync(bodies="none", subscribed_only=True)
+    names = {f.name for f in env.store.folders(ACCOUNT)}
+    assert "Projects" in names and "INBOX" in names
+    assert "Lists/unsubscribed" not in names
+    env.sync(bodies="none")
+    assert "Lists/unsubscribed" in {f.name for f in env.store.folders(ACCOUNT)}
+
+
+def test_plaintext_only_to_loopback_when_allowed(env: Env) -> None:
+    from tuimail.errors import AuthError, ConfigError
+
+    env.server.deliver(env.user, message(1))
+    with pytest.raises(ConfigError, match="without TLS"):
+        env.sync(bodies="none", tls=TLSMode.NONE, port=env.server.imap_port)
+    # Allowed on loopback, the link is plaintext; this Dovecot then says LOGINDISABLED
+    # (ssl = required), which is respected: no credentials are sent.
+    offset = env.server.log_size()
+    with pytest.raises(AuthError, match="LOGINDISABLED"):
+        env.sync(bodies="none", tls=TLSMode.NONE, port=env.server.imap_port, allow_plaintext=True)
+    assert env.server.logins(env.user, since=offset) == []

@@ -58,6 +58,8 @@ _RECV = 256 * 1024
 IDLE_MAX = 29 * 60
 # How often a blocking wait looks at its stop flag.
 POLL_STEP = 1.0
+# Without IDLE, how often to ask the server (NOOP) whether something changed.
+NOOP_POLL = 60.0
 # The header fields the message list, threading and search need.
 HEADER_FIELDS = (
     b"DATE FROM TO CC SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES CONTENT-TYPE REPLY-TO SENDER"
@@ -812,8 +814,9 @@ class ImapConnection:
 
     def _failed(self, what: str, done: p.Tagged) -> CommandFailed:
         text = server_text(done.text)
+        code = f" [{server_text(done.code, 40)}]" if done.code else ""
         return CommandFailed(
-            f"{self._where()} refused {what}: {done.status.decode()} {text}".rstrip(),
+            f"{self._where()} refused {what}: {done.status.decode()}{code} {text}".rstrip(),
             done.status,
             done.code,
             done.code_args,
@@ -1238,10 +1241,17 @@ class ImapConnection:
         Without IDLE support, a NOOP poll."""
         if not self.has("IDLE"):
             self.changes_seen = False
-            self.noop()
             deadline = time.monotonic() + timeout
-            while not stop.is_set() and time.monotonic() < deadline and not self.changes_seen:
-                stop.wait(min(POLL_STEP, max(deadline - time.monotonic(), 0)))
+            next_poll = 0.0
+            while not stop.is_set() and not self.changes_seen:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if now >= next_poll:
+                    self.noop()  # reports EXISTS/EXPUNGE/FETCH like IDLE would
+                    next_poll = now + NOOP_POLL
+                    continue
+                stop.wait(min(POLL_STEP, deadline - now, next_poll - now))
             return self.changes_seen
         client = self._require()
         sock = client.sock
