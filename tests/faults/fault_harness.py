@@ -139,7 +139,7 @@ def _imap_case(rng: random.Random, i: int) -> ImapCase:
         seed=rng.getrandbits(32),
         mode=rng.choices(["qresync", "condstore", "plain"], [0.5, 0.25, 0.25])[0],  # type: ignore[arg-type]
         tls=rng.choices(["implicit", "starttls"], [0.75, 0.25])[0],  # type: ignore[arg-type]
-        bodies=rng.choice(["all", "none"]),  # type: ignore[arg-type]
+        bodies=rng.choice(["all", "none"]),
         phase=rng.choices(["initial", "incremental", "local"], [0.25, 0.25, 0.5])[0],  # type: ignore[arg-type]
         messages=rng.randint(20, 60),
         cuts=_cuts(rng, (0.35, 0.45, 0.2)),
@@ -152,7 +152,7 @@ def _pop3_case(rng: random.Random, i: int) -> Pop3Case:
         seed=rng.getrandbits(32),
         tls=rng.choices(["implicit", "starttls"], [0.75, 0.25])[0],  # type: ignore[arg-type]
         leave_on_server=rng.random() < 0.5,
-        phase=rng.choice(["initial", "incremental"]),  # type: ignore[arg-type]
+        phase=rng.choice(["initial", "incremental"]),
         messages=rng.randint(20, 60),
         cuts=_cuts(rng, (0.35, 0.45, 0.2)),
     )

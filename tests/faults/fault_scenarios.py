@@ -15,7 +15,7 @@ import poplib
 import random
 import ssl
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,8 +239,8 @@ class ImapWorld:
         folders = {f.name: f for f in store.folders(IMAP_ACCOUNT)}
         ids: dict[tuple[str, str], int] = {}
         for name in FOLDERS:
-            for m in store.list_messages(IMAP_ACCOUNT, name):
-                ids[(name, normalize_mid(m.envelope.message_id))] = m.id
+            for summary in store.list_messages(IMAP_ACCOUNT, name):
+                ids[(name, normalize_mid(summary.envelope.message_id))] = summary.id
         inbox = [mid for (f, mid) in ids if f == "INBOX"]
         rng.shuffle(inbox)
         touched: set[str] = set()
@@ -716,15 +716,15 @@ class OutboxWorld:
                 problems.append(f"#{q.item_id} {q.mid}: delivered {n} times, want exactly 1")
         for received in self.smtp.received():
             mid = message_id_of(received.data)
-            q = by_mid.get(mid)
-            if q is None:
+            sent = by_mid.get(mid)
+            if sent is None:
                 continue
-            if tuple(received.rcpt_tos) != q.recipients:
-                problems.append(f"{mid}: delivered to {received.rcpt_tos}, want {q.recipients}")
-            if normalized_body(received.data) != normalized_body(q.raw):
+            if tuple(received.rcpt_tos) != sent.recipients:
+                problems.append(f"{mid}: delivered to {received.rcpt_tos}, want {sent.recipients}")
+            if normalized_body(received.data) != normalized_body(sent.raw):
                 problems.append(f"{mid}: the delivered data differs from the queued message")
         if sent_copies:
-            problems.extend(self._check_sent(store, counts, items))
+            problems.extend(self._check_sent(store, items))
         problems.extend(f"integrity: {p}" for p in store.integrity_check())
         return problems
 
@@ -740,9 +740,7 @@ class OutboxWorld:
             )
         return out
 
-    def _check_sent(
-        self, store: Store, counts: Counter[str], items: dict[int, object]
-    ) -> list[str]:
+    def _check_sent(self, store: Store, items: Mapping[int, object]) -> list[str]:
         """A sent message is filed in Sent once; an uncertain one is not."""
         problems = []
         sent = Counter(
@@ -760,14 +758,7 @@ class OutboxWorld:
 # ============================================================================ helpers
 
 
-def open_store(root: Path) -> Store:
-    return Store.open(root)
-
-
 def reopen(store: Store, root: Path) -> Store:
     """Close and open the store again: the next run sees only what was made durable."""
     store.close()
     return Store.open(root)
-
-
-StoreFn = Callable[[], Store]

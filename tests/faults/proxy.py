@@ -256,11 +256,6 @@ class FaultProxy:
             self._fault = fault
             self._armed_at = self.stats.connections
 
-    def reset_stats(self) -> None:
-        with self._lock:
-            self.stats = ProxyStats()
-            self._armed_at = 0
-
     def drop_all(self) -> None:
         """Close every open connection now (a network failure for all of them)."""
         with self._lock:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fault_harness import PLANS, KillCase, finish
+from fault_harness import PLANS, KillCase, finish, message_id_of
 from fault_scenarios import (
     IMAP_ACCOUNT,
     POP3_ACCOUNT,
@@ -30,7 +30,6 @@ from fault_scenarios import (
     OutboxWorld,
     Pop3World,
     Queued,
-    message_id_of,
     quiet_resync_problems,
 )
 from proxy import FaultProxy
@@ -234,7 +233,7 @@ def sync_pop3(
 
 def _states_of(items: list[OutboxItem], queued: int) -> list[str]:
     """The outbox right after a kill, e.g. ["queued", "sending", "sent"]."""
-    states = {i.state for i in items}
+    states: set[str] = {i.state for i in items}
     if len(items) < queued:
         states.add("sent")
     return sorted(states)
@@ -252,10 +251,17 @@ def _flush_again(world: OutboxWorld, root: Path, unqueued: tuple[str, ...] = ())
     rerun = run_cli(["outbox", "flush", "--now", "--quiet"])
     if rerun.code not in (0,):
         problems.append(f"the clean flush exited {rerun.code}: {rerun.err[-500:]}")
+    # What the user was told: the ids on the lines that say "uncertain".
+    told = {
+        int(n)
+        for line in rerun.err.splitlines()
+        if "uncertain" in line
+        for n in re.findall(r"(?<![\d.:])\d+(?![\d.:])", line)
+    }
     store = Store.open(root)
     try:
         for item in store.outbox_items(SMTP_ACCOUNT):
-            if item.state == "uncertain" and re.search(rf"\b{item.id}\b", rerun.err):
+            if item.state == "uncertain" and item.id in told:
                 world.reported_uncertain.add(item.id)
     finally:
         store.close()
