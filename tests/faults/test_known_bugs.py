@@ -144,15 +144,6 @@ def test_chained_second_move_reaches_the_server_in_one_sync(imap: Imap) -> None:
     assert [m.uid != 0 for m in imap.store.list_messages(IMAP_ACCOUNT, "Sent")] == [True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tuimail/store/store.py Store.drop_op returns without undoing a move when a "
-    "later op is queued for the same message (`if later or not rows: return`). When the "
-    "server expunged a message whose move (in a batch) and a later flag change are pending, "
-    "ImapSession._replay drops the move and calls remove_uids on the source folder, but the "
-    "row stays in the destination as a UID-less placeholder and its flag op (uid None) can "
-    "never run: a ghost message and a stuck op, sync after sync",
-)
 def test_chained_move_of_a_message_expunged_on_the_server_leaves_no_ghost(imap: Imap) -> None:
     ids = imap.ids()
     imap.store.move([ids[1], ids[2], ids[3]], imap.folder_id("Archive"))

@@ -1412,18 +1412,29 @@ class Store(Pop3State):
             conn.execute("DELETE FROM pending_ops WHERE id = ?", (op_id,))
             _log.warning("dropped pending %s op %d: %s", kind, op_id, reason)
             later = conn.execute(
-                "SELECT 1 FROM pending_ops WHERE message_id = ? LIMIT 1", (message_id,)
-            ).fetchone()
+                "SELECT id, kind FROM pending_ops WHERE message_id = ? ORDER BY id", (message_id,)
+            ).fetchall()
             rows = self._rows(conn, [message_id]) if message_id is not None else []
-            if later or not rows:
+            if not rows:
+                return
+            if later and kind in ("move", "copy"):
+                # The moved/copied message never got a server identity (its source is gone
+                # on the server): later ops on it can never run. Drop them too, or the row
+                # would stay a UID-less ghost with an op that waits forever.
+                for later_id, later_kind in later:
+                    conn.execute("DELETE FROM pending_ops WHERE id = ?", (later_id,))
+                    _log.warning("dropped pending %s op %d: %s", later_kind, later_id, reason)
+            elif later:
                 return
             row = rows[0]
-            if kind == "move" and row.folder_id == dest_id and row.uid is None:
+            # With later ops dropped, the row may have moved on past dest: undo from there.
+            here = row.folder_id == dest_id or bool(later)
+            if kind == "move" and here and row.uid is None:
                 src = folders.get(folder_id)
                 filename = row.filename
                 if filename:
                     flags = flags_from_columns(row.flags, row.keywords)
-                    dest_dir = self._fdir(folders.get(dest_id))
+                    dest_dir = self._fdir(folders.get(row.folder_id))
                     if maildir.link_into(dest_dir, self._fdir(src), filename, flags):
                         linked.append((self._fdir(src), filename, flags))
                         after.append((dest_dir, filename, flags))
