@@ -1447,12 +1447,12 @@ class Store(Pop3State):
                     "UPDATE messages SET folder_id = ?, uid = ?, filename = ? WHERE id = ?",
                     (folder_id, None if clash else orig_uid, filename, row.id),
                 )
-            elif kind == "copy" and row.folder_id == dest_id and row.uid is None:
+            elif kind == "copy" and here and row.uid is None:
                 conn.execute("DELETE FROM messages WHERE id = ?", (row.id,))
                 if row.filename:
                     after.append(
                         (
-                            self._fdir(folders.get(dest_id)),
+                            self._fdir(folders.get(row.folder_id)),
                             row.filename,
                             flags_from_columns(row.flags, row.keywords),
                         )
