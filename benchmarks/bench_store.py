@@ -169,6 +169,12 @@ def main() -> None:
         for key in (SortKey.FROM, SortKey.SUBJECT, SortKey.SIZE):
             ms, _ = timed(lambda key=key: store.list_ids(folder.id, sort=key, descending=False))
             print(f"re-sort by {key.value}: {ms:.1f} ms")
+        ms, both = timed(lambda: store.list_ids([folder.id, other.id]))
+        assert isinstance(both, list)
+        print(f"list_ids of two folders in one order ({len(both)} rows): {ms:.1f} ms")
+        ms, rows = timed(lambda: store.thread_rows(folder.id), runs=3)
+        assert isinstance(rows, list)
+        print(f"thread_rows ({len(rows)} rows): {ms:.1f} ms")
         middle = ids[len(ids) // 2 : len(ids) // 2 + 60]
         ms, _ = timed(lambda: store.summaries(middle), runs=21)
         print(f"summaries(60): {ms:.2f} ms")

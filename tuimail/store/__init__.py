@@ -8,6 +8,7 @@ from tuimail.store.types import (
     OutboxItem,
     PendingOp,
     SortKey,
+    ThreadRow,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "PendingOp",
     "SortKey",
     "Store",
+    "ThreadRow",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from tuimail.models import Flags, FolderRole, FolderState
 
@@ -15,6 +15,19 @@ class SortKey(StrEnum):
     FROM = "from"
     SUBJECT = "subject"
     SIZE = "size"
+
+
+class ThreadRow(NamedTuple):
+    """What threading a folder needs of one message (`Store.thread_rows`): a tuple, so
+    100,000 of them cost little to build. `date` is the sort instant (Unix seconds, UTC;
+    INTERNALDATE when the message has no Date, 0 when neither)."""
+
+    id: int
+    thread_id: int  # 0 only for rows made by hand: the store always sets one
+    date: float
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,13 @@ that owns the `Store` (the UI thread); each call is one short local transaction.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from tuimail.errors import NotFoundError, UnsupportedError
 from tuimail.models import Flags, FolderRole, MessageSummary
-from tuimail.store.types import FolderRow, SortKey
+from tuimail.store.types import FolderRow, SortKey, ThreadRow
 
 if TYPE_CHECKING:
     from tuimail.store.store import Store
@@ -108,30 +107,6 @@ def inbox_ids(rows: Sequence[FolderRow]) -> tuple[int, ...]:
 # ------------------------------------------------------------------ loading ids
 
 
-def merge_sorted(
-    lists: Sequence[Sequence[int]],
-    summaries: Callable[[Sequence[int]], list[MessageSummary]],
-    descending: bool = True,
-) -> list[int]:
-    """Merge per-folder id lists already sorted by date into one date order.
-
-    Dates are read in chunks as the merge advances; the store has no multi-folder query.
-    """
-    non_empty = [lst for lst in lists if lst]
-    if len(non_empty) <= 1:
-        return list(non_empty[0]) if non_empty else []
-
-    def keyed(ids: Sequence[int]) -> Iterable[tuple[float, int]]:
-        sign = -1.0 if descending else 1.0
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for s in summaries(chunk):
-                when = s.envelope.date
-                yield (sign * (when.timestamp() if when else 0.0), s.id)
-
-    return [mid for _, mid in heapq.merge(*(keyed(lst) for lst in non_empty))]
-
-
 def load_ids(
     store: Store,
     view: View,
@@ -143,15 +118,35 @@ def load_ids(
     if view.kind == "folder":
         return store.list_ids(view.folder_id, sort, descending, unread_only, flagged_only)
     if view.kind == "unified":
-        lists = [
-            store.list_ids(fid, SortKey.DATE, descending, unread_only, flagged_only)
-            for fid in view.folder_ids
-        ]
-        return merge_sorted(lists, store.summaries, descending)
+        # One query across the inboxes, in any sort order (not a merge of per-folder lists).
+        return store.list_ids(view.folder_ids, sort, descending, unread_only, flagged_only)
     ids = store.search(view.query)
     if not descending:
         ids.reverse()
     return ids
+
+
+def load_thread_rows(store: Store, view: View, ids: Sequence[int]) -> list[ThreadRow]:
+    """Thread data for exactly `ids` (the view's list, maybe filtered): read per folder with
+    `thread_rows`, a few columns per message, never whole summaries."""
+    if view.kind == "folder":
+        rows = store.thread_rows(view.folder_id)
+    elif view.kind == "unified":
+        rows = store.thread_rows(view.folder_ids)
+    else:  # search results span any folders: read them by id
+        rows = [
+            ThreadRow(
+                s.id,
+                s.thread_id,
+                s.envelope.date.timestamp() if s.envelope.date else 0.0,
+                s.envelope.message_id,
+                s.envelope.in_reply_to,
+                s.envelope.references,
+            )
+            for s in store.summaries(ids)
+        ]
+    wanted = set(ids)
+    return [row for row in rows if row.id in wanted]
 
 
 # ------------------------------------------------------------------ actions and undo

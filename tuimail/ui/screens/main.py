@@ -23,9 +23,9 @@ from textual.worker import get_current_worker
 
 from tuimail.errors import TuimailError
 from tuimail.models import FolderRole, MessageSummary
-from tuimail.store.types import FolderRow, SortKey
+from tuimail.store.types import FolderRow, SortKey, ThreadRow
 from tuimail.ui import threads
-from tuimail.ui.model import Actions, Change, View, load_ids
+from tuimail.ui.model import Actions, Change, View, load_ids, load_thread_rows
 from tuimail.ui.widgets.folder_tree import FolderTree
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import MessageView
@@ -35,10 +35,11 @@ if TYPE_CHECKING:
     from tuimail.ui.app import TuimailApp
 
 SORTS = (SortKey.DATE, SortKey.FROM, SortKey.SUBJECT, SortKey.SIZE)
-SYNC_THREAD_LIMIT = 4000  # folders up to this size are threaded at once; larger in a thread
-# Above this, threading would read every summary (~40 µs each): the list stays flat. The
-# store has no query for thread data alone yet.
-THREAD_LIMIT = 25_000
+# Lists up to this size are threaded on the spot (~12 ms); larger ones show flat first and
+# are threaded by a worker thread (100k: ~0.3 s to read thread rows, ~0.4 s to lay out).
+SYNC_THREAD_LIMIT = 2000
+# Above this the list stays flat: laying out a million rows would take seconds and ~200 MB.
+THREAD_LIMIT = 250_000
 PREVIEW_DELAY = 0.08  # s: holding j does not parse every message it passes
 POSITION_DELAY = 0.05
 MARK_READ_DELAY = 1.5  # s a message stays in the preview before it counts as read
@@ -106,6 +107,9 @@ class MainScreen(Screen[None]):
         self._filter_timer: Timer | None = None
         self._position_timer: Timer | None = None
         self._generation = 0  # bumps on every reload: late thread layouts are dropped
+        # The thread rows of the list last threaded, keyed by that very list object: a
+        # collapse or a delete re-lays out without reading the store again.
+        self._rows_cache: tuple[list[int], list[ThreadRow]] | None = None
 
     @property
     def mail_app(self) -> TuimailApp:
@@ -186,9 +190,23 @@ class MainScreen(Screen[None]):
             self._set_filter_text("")
         self.reload(keep=keep)
 
-    def reload(self, *, keep: int | None = None, ids: list[int] | None = None) -> None:
-        """Re-read the view's ids (after a sort change, an action, a sync); `ids` when a
-        worker has read them already."""
+    def _threads_apply(self, view: View, count: int) -> bool:
+        return (
+            self.threaded
+            and self.sort is SortKey.DATE
+            and view.kind != "search"
+            and count <= THREAD_LIMIT
+        )
+
+    def reload(
+        self,
+        *,
+        keep: int | None = None,
+        ids: list[int] | None = None,
+        layout: threads.Layout | None = None,
+    ) -> None:
+        """Re-read the view's ids (after a sort change, an action, a sync); `ids` (and their
+        thread `layout`) when a worker has read them already."""
         view = self.view
         if view is None:
             return
@@ -203,48 +221,36 @@ class MainScreen(Screen[None]):
         self.base_ids = ids
         if self.filter_text:
             ids = self._filtered(ids, self.filter_text) or []
+            layout = None  # laid out for the unfiltered list
         if keep is None:
             keep = self.message_list.cursor_id
-        use_threads = (
-            self.threaded
-            and self.sort is SortKey.DATE
-            and view.kind != "search"
-            and len(ids) <= THREAD_LIMIT
-        )
-        if use_threads and len(ids) <= SYNC_THREAD_LIMIT:
-            self._show_threaded(ids, self._thread_rows(app.store.summaries, ids), keep)
+        use_threads = self._threads_apply(view, len(ids))
+        cached = self._cached_rows(ids)
+        if use_threads and layout is not None:
+            self._show_layout(layout, keep)
+        elif use_threads and len(ids) <= SYNC_THREAD_LIMIT:
+            rows = cached if cached is not None else load_thread_rows(app.store, view, ids)
+            self._rows_cache = (ids, rows)
+            self._show_layout(threads.layout(rows, self.descending, self.collapsed), keep)
         else:
-            self.thread_of = {}
-            self.message_list.set_ids(ids, keep=keep, sent=view.is_sent)
+            if not (use_threads and self.thread_of and cached is not None):
+                # (Same list, re-laid out, e.g. a collapse: the old layout stays meanwhile.)
+                self.thread_of = {}
+                self.message_list.set_ids(ids, keep=keep, sent=view.is_sent)
             if use_threads:
                 # After the flat list has painted: the first paint never waits for threads.
                 generation = self._generation
-                self.call_after_refresh(lambda: self._thread_in_background(ids, keep, generation))
+                self.call_after_refresh(
+                    lambda: self._thread_in_background(ids, cached, keep, generation)
+                )
         self.message_list.invalidate()
         self._update_status()
 
-    def _thread_rows(self, summaries: object, ids: Sequence[int]) -> list[threads.ThreadRow]:
-        fetch = summaries  # Store.summaries, of whichever thread runs this
-        rows: list[threads.ThreadRow] = []
-        for start in range(0, len(ids), 2000):
-            for s in fetch(ids[start : start + 2000]):  # type: ignore[operator]
-                env = s.envelope
-                rows.append(
-                    threads.ThreadRow(
-                        s.id,
-                        s.thread_id,
-                        env.date.timestamp() if env.date else 0.0,
-                        env.message_id,
-                        env.in_reply_to,
-                        env.references,
-                    )
-                )
-        return rows
+    def _cached_rows(self, ids: list[int]) -> list[ThreadRow] | None:
+        cache = self._rows_cache
+        return cache[1] if cache is not None and cache[0] is ids else None
 
-    def _show_threaded(
-        self, ids: Sequence[int], rows: list[threads.ThreadRow], keep: int | None
-    ) -> None:
-        result = threads.layout(rows, self.descending, self.collapsed)
+    def _show_layout(self, result: threads.Layout, keep: int | None) -> None:
         self.thread_of = result.thread_of
         view = self.view
         self.message_list.set_ids(
@@ -252,23 +258,42 @@ class MainScreen(Screen[None]):
         )
 
     @work(thread=True, exclusive=True, group="threads")
-    def _thread_in_background(self, ids: list[int], keep: int | None, generation: int) -> None:
-        """Large folders: read thread data with the worker's own Store (one per thread)."""
+    def _thread_in_background(
+        self,
+        ids: list[int],
+        rows: list[ThreadRow] | None,
+        keep: int | None,
+        generation: int,
+    ) -> None:
+        """Large lists: thread rows read with the worker's own Store (one per thread) unless
+        cached, and laid out here, off the UI thread."""
         from tuimail.store.store import Store
 
+        view, descending, collapsed = self.view, self.descending, self.collapsed
+        if view is None:
+            return
         worker = get_current_worker()
-        with Store.open(self.mail_app.store_root) as store:
-            rows = self._thread_rows(store.summaries, ids)
+        if rows is None:
+            with Store.open(self.mail_app.store_root) as store:
+                rows = load_thread_rows(store, view, ids)
         if worker.is_cancelled:
             return
+        result = threads.layout(rows, descending, collapsed)
+        found = rows
 
         def apply() -> None:
-            if generation == self._generation:
+            if (
+                generation == self._generation
+                and (self.descending, self.collapsed) == (descending, collapsed)
+                and self.threaded
+            ):
+                self._rows_cache = (ids, found)
                 current = self.message_list.cursor_id
-                self._show_threaded(ids, rows, current if current is not None else keep)
+                self._show_layout(result, current if current is not None else keep)
                 self._update_status()
 
-        self.app.call_from_thread(apply)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(apply)
 
     def _update_status(self) -> None:
         view = self.view
@@ -363,17 +388,24 @@ class MainScreen(Screen[None]):
         if change.removed and change.ids:
             gone = set(change.ids)
             cursor = ml.cursor
+            shown = ml.prefixes
             ids = [i for i in ml.ids if i not in gone]
+            prefixes = None
+            if shown is not None:  # the tree as it was, less the rows gone, until re-laid out
+                prefixes = [p for i, p in zip(ml.ids, shown, strict=True) if i not in gone]
+            cached = self._cached_rows(self.base_ids)
             self.base_ids = [i for i in self.base_ids if i not in gone]
+            if cached is not None:
+                self._rows_cache = (self.base_ids, [r for r in cached if r.id not in gone])
             ml.clear_marks()
             ml.set_ids(
                 ids,
                 cursor=min(cursor, max(len(ids) - 1, 0)),
-                prefixes=None,
+                prefixes=prefixes,
                 sent=bool(self.view and self.view.is_sent),
             )
             if self.thread_of:
-                self.reload(keep=ml.cursor_id)
+                self.reload(keep=ml.cursor_id, ids=self.base_ids)
         else:
             ml.invalidate(change.ids)
         if self.preview.message_id in change.ids:
@@ -538,7 +570,7 @@ class MainScreen(Screen[None]):
         if key is None:
             return
         self.collapsed = self.collapsed - {key} if key in self.collapsed else self.collapsed | {key}
-        self.reload(keep=mid)
+        self.reload(keep=mid, ids=self.base_ids)  # same list: its thread rows are cached
 
     def action_toggle_sidebar(self) -> None:
         hidden = not self.has_class("-no-sidebar")
@@ -664,14 +696,34 @@ class MainScreen(Screen[None]):
     def _reload_in_background(
         self, view: View, sort: SortKey, descending: bool, generation: int
     ) -> None:
+        """Everything a sync-driven refresh costs happens here, off the UI thread: the ids
+        (100k: ~50 ms), and for a threaded list its rows and layout (100k: ~0.7 s). The UI
+        thread only swaps the new list in."""
         from tuimail.store.store import Store
 
+        worker = get_current_worker()
+        collapsed, threaded, filtered = self.collapsed, self.threaded, bool(self.filter_text)
+        layout: threads.Layout | None = None
+        rows: list[ThreadRow] | None = None
         with Store.open(self.mail_app.store_root) as store:
             try:
                 ids = load_ids(store, view, sort, descending)
             except TuimailError:
                 return  # the next event or keypress tries again
-        if get_current_worker().is_cancelled:
+            unchanged = ids == self.base_ids  # a list is swapped, never changed in place
+            if (
+                not unchanged
+                and not filtered
+                and threaded
+                and sort is SortKey.DATE
+                and view.kind != "search"
+                and len(ids) <= THREAD_LIMIT
+            ):
+                rows = load_thread_rows(store, view, ids)
+                if worker.is_cancelled:
+                    return
+                layout = threads.layout(rows, descending, collapsed)
+        if worker.is_cancelled:
             return
 
         def apply() -> None:
@@ -681,6 +733,13 @@ class MainScreen(Screen[None]):
             if ids == self.base_ids:
                 self.message_list.invalidate()  # flags may have changed
                 return
-            self.reload(keep=self.message_list.cursor_id, ids=ids)
+            still = (self.collapsed, self.threaded, bool(self.filter_text)) == (
+                collapsed,
+                threaded,
+                filtered,
+            )
+            if rows is not None:
+                self._rows_cache = (ids, rows)
+            self.reload(keep=self.message_list.cursor_id, ids=ids, layout=layout if still else None)
 
         self.app.call_from_thread(apply)

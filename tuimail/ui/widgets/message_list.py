@@ -184,6 +184,11 @@ class MessageList(ScrollView, can_focus=True):
         return self._ids
 
     @property
+    def prefixes(self) -> Sequence[str] | None:
+        """The thread drawings shown before each subject (None: a flat list)."""
+        return self._prefixes
+
+    @property
     def row_count(self) -> int:
         return len(self._ids)
 
