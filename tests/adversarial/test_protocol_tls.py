@@ -283,14 +283,7 @@ ATTACKS: list[Attack] = [
 # fmt: on
 
 # Rows that find a bug in another module: strict xfail until its owner fixes it.
-BUGS: dict[tuple[str, str], str] = {
-    ("imap", "STARTTLS answered with a continuation"): (
-        "BUG: tuimail.backends.imap.ImapConnection.connect: imaplib's starttls() takes a "
-        "'+ ' continuation as an interim reply and keeps waiting for the tagged one, so the "
-        "user gets NetworkTimeout ('did not answer in time. Check your connection') after "
-        "the whole timeout instead of an immediate TLSError saying STARTTLS was not accepted"
-    ),
-}
+BUGS: dict[tuple[str, str], str] = {}
 
 
 def _params() -> list[object]:

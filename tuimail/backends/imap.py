@@ -173,6 +173,10 @@ class SocketReader:
         self._pos = 0
 
 
+# Untagged lines a server may send before its answer to STARTTLS (all discarded).
+_STARTTLS_MAX_UNTAGGED = 100
+
+
 class _PlainIMAP4(imaplib.IMAP4):
     """imaplib over a plain socket (then STARTTLS) with our reader and a strict STARTTLS."""
 
@@ -195,9 +199,27 @@ class _PlainIMAP4(imaplib.IMAP4):
     ) -> tuple[str, list[bytes]]:
         if ssl_context is None:
             raise TLSError("No TLS context.")  # never imaplib's non-verifying default
-        typ, dat = self._simple_command("STARTTLS")
-        if typ != "OK":
-            raise self.error(f"STARTTLS refused: {server_text(dat[-1] if dat else b'')}")
+        # Read the answer ourselves: imaplib's _simple_command takes a "+" continuation for
+        # an interim reply and waits for a tagged one until the timeout. Only a tagged OK
+        # starts TLS; a continuation, NO/BAD or any other line is a refusal, at once.
+        tag = self._new_tag()
+        self.send(tag + b" STARTTLS\r\n")
+        for _ in range(_STARTTLS_MAX_UNTAGGED):
+            line = self._get_line()
+            if line.startswith(b"* "):
+                continue  # plaintext, never believed (and cleared below)
+            if line.startswith(b"+"):
+                raise self.error(f"a continuation request: {server_text(line, 80)}")
+            words = line.split(b" ", 2)
+            if len(words) < 2 or words[0] != tag:
+                raise self.error(f"unexpected answer to STARTTLS: {server_text(line, 80)}")
+            if words[1].upper() != b"OK":
+                raise self.error(server_text(b" ".join(words[1:]), 200))
+            break
+        else:
+            raise self.error("no answer to STARTTLS among the server's untagged lines")
+        self.tagged_commands.pop(tag, None)
+        typ, dat = "OK", [line]
         self.sock = ssl_context.wrap_socket(self.sock, server_hostname=self.host)
         # A fresh reader: anything the old one read ahead in plaintext is dropped, and
         # nothing cached before the handshake survives it.
