@@ -618,6 +618,8 @@ class ImapConnection:
                         "STARTTLS refused",
                     ) from None
             self._install_reader()
+            if implicit and isinstance(imap.welcome, bytes):
+                self._note(imap.welcome)  # a greeting [ALERT]; a plaintext one is not believed
             # imaplib asked CAPABILITY right after the greeting (over TLS when implicit) or
             # again over TLS after STARTTLS, with the plaintext cache cleared: trustworthy.
             self.caps = frozenset(str(c).upper() for c in imap.capabilities)
@@ -726,6 +728,8 @@ class ImapConnection:
             if done is None or done.tag != tag:
                 self._drop()
                 raise ProtocolError(f"{self._where()} sent an unexpected line during login.")
+            if done.code == b"ALERT":
+                self.alerts.append(server_text(done.text))
             return done
         self._send(b"*\r\n")  # cancel a conversation that does not end
         return self._until_tagged(tag)

@@ -42,6 +42,7 @@ from tuimail.errors import (
     ProtocolError,
     TuimailError,
 )
+from tuimail.mail.sanitize import sanitize_line
 from tuimail.models import Flags, FolderInfo, FolderRole, FolderState, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
 from tuimail.store import NewMessage, PendingOp, Store
@@ -98,6 +99,7 @@ class ImapSession:
         self.store = store
         self.clock = clock
         self.conn: ImapConnection | None = None
+        self._held_alerts: list[str] = []  # from connections lost before a summary
 
     # ------------------------------------------------------------ connection
 
@@ -140,6 +142,8 @@ class ImapSession:
 
     def _connection(self) -> ImapConnection:
         if self.conn is None or not self.conn.connected:
+            if self.conn is not None:
+                self._held_alerts += self.conn.alerts  # still owed to the user
             self.conn = None
             self.connect()
         assert self.conn is not None
@@ -178,7 +182,17 @@ class ImapSession:
             progress(SyncProgress(self.name, name, "folders", i, len(targets)))
             status = listing.status.get(name)
             results.append(self._sync_folder_safely(name, pending, progress, status))
+        warnings += self._alerts()
         return SyncSummary(self.name, tuple(results), pushed, tuple(warnings))
+
+    def _alerts(self) -> list[str]:
+        """The server's [ALERT]s since the last sync (RFC 3501 7.1: they MUST reach the
+        user), once each, terminal-safe; alerts that came during IDLE or a body fetch wait
+        for the next sync summary."""
+        alerts, self._held_alerts = self._held_alerts, []
+        if self.conn is not None:
+            alerts, self.conn.alerts = alerts + self.conn.alerts, []
+        return [f"Server alert: {sanitize_line(a)}" for a in dict.fromkeys(alerts)]
 
     def _sync_folder_safely(
         self,
