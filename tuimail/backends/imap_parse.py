@@ -17,10 +17,12 @@ Pure apart from reading the stream it is given (tests feed `io.BytesIO`).
 from __future__ import annotations
 
 import base64
+import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Protocol
 
 from tuimail.errors import NetworkError, ProtocolError
@@ -701,17 +703,9 @@ def format_uid_set(uids: Iterable[int]) -> bytes:
 
 
 def uid_in_ranges(uid: int, ranges: Sequence[tuple[int, int]]) -> bool:
-    lo, hi = 0, len(ranges)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        a, b = ranges[mid]
-        if uid < a:
-            hi = mid
-        elif uid > b:
-            lo = mid + 1
-        else:
-            return True
-    return False
+    """Whether `uid` is in sorted, disjoint (first, last) ranges."""
+    i = bisect.bisect_right(ranges, uid, key=itemgetter(0)) - 1
+    return i >= 0 and uid <= ranges[i][1]
 
 
 def chunk_uids(uids: Sequence[int], max_count: int, max_bytes: int = 4000) -> Iterator[list[int]]:

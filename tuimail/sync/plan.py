@@ -40,10 +40,12 @@ reason.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from operator import itemgetter
 
 from tuimail.models import Flags, FolderState
 
@@ -245,17 +247,8 @@ def _uids_in_ranges(
 
 
 def _in(uid: int, ranges: Sequence[tuple[int, int]]) -> bool:
-    lo, hi = 0, len(ranges)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        a, b = ranges[mid]
-        if uid < a:
-            hi = mid
-        elif uid > b:
-            lo = mid + 1
-        else:
-            return True
-    return False
+    i = bisect.bisect_right(ranges, uid, key=itemgetter(0)) - 1
+    return i >= 0 and uid <= ranges[i][1]
 
 
 def new_range(state: FolderState, sel: Selected, reset: bool) -> int:
