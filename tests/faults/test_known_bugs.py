@@ -110,13 +110,6 @@ def imap(
 # ----------------------------------------------------------------------------- chained ops
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tuimail/sync/engine.py ImapSession._push works from the pending-op list read "
-    "when it starts; an op waiting for the UID an earlier op of the same run supplies "
-    "(store.complete_op(op, new_uid)) is held back as 'blocked', so a flag change made to a "
-    "message after moving it reaches the server only on the next sync",
-)
 def test_chained_flag_change_on_a_moved_message_reaches_the_server_in_one_sync(
     imap: Imap,
 ) -> None:
@@ -128,12 +121,6 @@ def test_chained_flag_change_on_a_moved_message_reaches_the_server_in_one_sync(
     assert b"$Moved" in imap.server_flags("Archive")["Message number 1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tuimail/sync/engine.py ImapSession._push (same cause): a message moved "
-    "INBOX -> Archive -> Sent before a sync ends that sync in Archive on the server while the "
-    "local row is a UID-less placeholder in Sent; the second move waits for the next sync",
-)
 def test_chained_second_move_reaches_the_server_in_one_sync(imap: Imap) -> None:
     ids = imap.ids()
     imap.store.move([ids[1]], imap.folder_id("Archive"))

@@ -566,9 +566,14 @@ class ImapSession:
         conn = self._connection()
         warnings: list[str] = []
         completed = 0
+        total = len(ops)
         blocked: set[int] = set()  # local messages whose earlier op did not go through
-        progress(SyncProgress(self.name, "", "push", 0, len(ops)))
-        for group in _groups(ops):
+        handled: set[int] = set()  # op ids this run has replayed, settled or held back
+        progress(SyncProgress(self.name, "", "push", 0, total))
+        groups = _groups(ops)
+        while groups:
+            group = groups.pop(0)
+            handled.update(op.id for op in group)
             ready = [
                 op
                 for op in group
@@ -589,7 +594,13 @@ class ImapSession:
                 self._settle_failure(ready, exc, warnings, blocked)
                 if not conn.connected:
                     conn = self._connection()
-            progress(SyncProgress(self.name, "", "push", completed, len(ops)))
+            progress(SyncProgress(self.name, "", "push", completed, total))
+            if _feeds_later_ops(ready, groups):
+                # complete_op gave the UID this op got (COPYUID/APPENDUID) to the later ops
+                # of its message: read them again, so a flag change or a second move made
+                # after a move reaches the server in this same run.
+                fresh = [op for op in self.store.pending_ops(self.name) if op.id not in handled]
+                groups = _groups(fresh)
         return completed, warnings
 
     def _settle_failure(
@@ -737,6 +748,14 @@ def _sync_order(folders: Iterable[FolderInfo]) -> list[str]:
 
 def _uid_sets(uids: Sequence[int], per_command: int) -> list[bytes]:
     return [ip.format_uid_set(c) for c in ip.chunk_uids(sorted(uids), per_command)]
+
+
+def _feeds_later_ops(done: Sequence[PendingOp], later: Sequence[Sequence[PendingOp]]) -> bool:
+    """Whether a later op still waits for a UID one of `done` may have supplied."""
+    if done[0].kind not in ("move", "copy", "append"):
+        return False
+    rows = {op.message_id for op in done if op.message_id is not None}
+    return any(op.uid is None and op.message_id in rows for group in later for op in group)
 
 
 def _groups(ops: Sequence[PendingOp]) -> list[list[PendingOp]]:
