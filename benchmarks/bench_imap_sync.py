@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,12 @@ FLAT_N = 10_000
 
 # ----------------------------------------------------------------------------- messages
 
-_WORDS = (
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_WORDS = _words(
     "the of and to in is that for it as was with be by on not he this are or his from at "
     "which but have an they you were her all she there would their we him been has when who "
     "will more no if out so said what up its about than into them can only other new some "
@@ -57,9 +61,11 @@ _WORDS = (
     "own see men work long get here between both life being under never day same another "
     "know while last might us great old year off come since against go came right used take "
     "three meeting report budget release deploy server invoice project review schedule team"
-).split()
-_FIRST = "Anna Ben Chloe David Emma Felix Grace Hugo Iris Jonas Kira Liam Mia Noah Olga Paul".split()
-_LAST = "Smith Müller García Rossi Dubois Novak Kowalski Jensen Silva Tanaka Okafor Berg".split()
+)
+_FIRST = _words(
+    "Anna Ben Chloe David Emma Felix Grace Hugo Iris Jonas Kira Liam Mia Noah Olga Paul"
+)
+_LAST = _words("Smith Müller García Rossi Dubois Novak Kowalski Jensen Silva Tanaka Okafor Berg")
 _DOMAINS = ("example.org", "example.com", "mail.example.net", "lists.example.org", "corp.example")
 
 
@@ -102,7 +108,9 @@ class Generator:
         if self.sent and rng.random() < 0.35:
             parent_id, parent_refs, parent_subject = rng.choice(self.sent[-2000:])
             refs = (parent_refs + " " + parent_id).strip()
-            subject = parent_subject if parent_subject.startswith("Re: ") else "Re: " + parent_subject
+            subject = (
+                parent_subject if parent_subject.startswith("Re: ") else "Re: " + parent_subject
+            )
         else:
             subject = self.words(rng.randint(3, 8)).capitalize()
             if rng.random() < 0.05:
@@ -111,9 +119,11 @@ class Generator:
         date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(when))
         headers = [
             f"Return-Path: <{sender[1]}>",
-            f"Received: from mx{rng.randint(1, 9)}.example.net (mx.example.net [192.0.2.{rng.randint(1, 254)}])"
-            f"\r\n\tby mail.tuimail.test with ESMTPS id {rng.getrandbits(48):x}\r\n\tfor <bench@tuimail.test>; {date}",
-            f"Received: from [10.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}] by smtp.example.net; {date}",
+            f"Received: from mx{rng.randint(1, 9)}.example.net "
+            f"(mx.example.net [192.0.2.{rng.randint(1, 254)}])\r\n\tby mail.tuimail.test with "
+            f"ESMTPS id {rng.getrandbits(48):x}\r\n\tfor <bench@tuimail.test>; {date}",
+            f"Received: from [10.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}] "
+            f"by smtp.example.net; {date}",
             "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=sel;\r\n\t"
             f"h=from:to:subject:date:message-id; bh={rng.getrandbits(256):x}=;\r\n\t"
             f"b={rng.getrandbits(1024):x}{rng.getrandbits(512):x}",
@@ -133,7 +143,9 @@ class Generator:
         if rng.random() < 0.2:
             headers.append(f"List-Id: <team{rng.randint(1, 20)}.lists.example.org>")
             headers.append("List-Unsubscribe: <mailto:leave@lists.example.org>")
-        headers.append(f"X-Mailer: {rng.choice(['Thunderbird 115', 'Mutt 2.2', 'Outlook 16.0', 'K-9 Mail'])}")
+        headers.append(
+            f"X-Mailer: {rng.choice(['Thunderbird 115', 'Mutt 2.2', 'Outlook 16.0', 'K-9 Mail'])}"
+        )
         # Body sizes: lognormal, median ~7 KB whole message, long tail.
         size = int(min(rng.lognormvariate(8.92, 0.9), 400_000))
         kind = rng.random()
@@ -144,9 +156,11 @@ class Generator:
         elif kind < 0.9:
             boundary = f"b{rng.getrandbits(64):x}"
             text = self.paragraph_text(max(size // 3, 200))
-            html = "<html><body>" + "".join(
-                f"<p>{p}</p>" for p in text.split("\r\n") if p
-            ) + "</body></html>"
+            html = (
+                "<html><body>"
+                + "".join(f"<p>{p}</p>" for p in text.split("\r\n") if p)
+                + "</body></html>"
+            )
             headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
             body = (
                 f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
@@ -164,8 +178,8 @@ class Generator:
             headers.append(f'Content-Type: multipart/mixed; boundary="{boundary}"')
             body = (
                 f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
-                f"--{boundary}\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n"
-                f"Content-Disposition: attachment; filename=\"{name}\"\r\n"
+                f'--{boundary}\r\nContent-Type: application/octet-stream; name="{name}"\r\n'
+                f'Content-Disposition: attachment; filename="{name}"\r\n'
                 f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
                 f"--{boundary}--\r\n"
             )
@@ -277,6 +291,24 @@ timeout = 120
             run_measured([sys.executable, "-m", "tuimail", "sync", "--quiet"], self.env()),
             "tuimail sync",
         )
+
+    def engine_sync(self) -> Run:
+        """The same sync without the command line and the account worker around it."""
+        return check(run_measured([sys.executable, "-c", ENGINE_ONLY], self.env()), "engine")
+
+
+ENGINE_ONLY = """
+from tuimail import config, locations
+from tuimail.store import Store
+from tuimail.sync.engine import ImapSession
+cfg, _ = config.load()
+store = Store.open(locations.store_dir())
+session = ImapSession(cfg.account(), store)
+session.connect()
+session.sync(None, lambda p: None)
+session.close()
+store.close()
+"""
 
 
 @dataclass
@@ -398,12 +430,17 @@ def main() -> int:
         tm_nochange = median_of(full.sync)
         mb_nochange = median_of(mb.sync) if mb else None
         rows.append((f"no-change resync (N={args.n})", tm_nochange, mb_nochange, "<= 0.3 s"))
+        rows.append(("  same, engine only (no CLI)", median_of(full.engine_sync), None, ""))
 
         change_flags(server, user, args.n, FLAG_CHANGES, args.seed)
         tm_flags = full.sync()
         mb_flags = mb.sync() if mb else None
         rows.append((f"after {FLAG_CHANGES} server flag changes", tm_flags, mb_flags, "<= 0.4 s"))
 
+        # Flat in N: the same kind of store (headers only) at N and at 10,000.
+        rows.append(
+            (f"no-change, headers-only store, N={args.n}", median_of(heads.sync), None, "flat")
+        )
         if args.n > FLAT_N:
             small = server.add_user("bench10k", PASSWORD)
             fill(server, small, FLAT_N, args.seed + 1)
@@ -411,21 +448,26 @@ def main() -> int:
             small_tm = Tuimail(work / "tuimail-10k", server, small, "none")
             small_tm.sync()
             rows.append(
-                (f"no-change resync (N={FLAT_N})", median_of(small_tm.sync), None, "flat in N")
+                (
+                    f"no-change, headers-only store, N={FLAT_N}",
+                    median_of(small_tm.sync),
+                    None,
+                    "flat",
+                )
             )
 
         print()
-        print(f"{'':34} {'tuimail':>10} {'mbsync':>10} {'ratio':>7}   target")
+        print(f"{'':40} {'tuimail':>10} {'mbsync':>10} {'ratio':>7}   target")
         for label, tm, other, target in rows:
             ratio = f"{tm.wall / other.wall:.2f}x" if tm and other else "-"
             print(
-                f"{label:34} {fmt(tm.wall if tm else None):>10} "
+                f"{label:40} {fmt(tm.wall if tm else None):>10} "
                 f"{fmt(other.wall if other else None):>10} {ratio:>7}   {target}"
             )
         peak_tm = max(r.maxrss_mb for r in (tm_initial, tm_headers, tm_nochange, tm_flags))
         peak_mb = mb_initial.maxrss_mb if mb_initial else None
         print(
-            f"{'peak memory (max RSS)':34} {fmt(peak_tm, 'MB'):>10} "
+            f"{'peak memory (max RSS)':40} {fmt(peak_tm, 'MB'):>10} "
             f"{fmt(peak_mb, 'MB'):>10} {'':>7}   <= 200 MB"
         )
         return 0
