@@ -360,20 +360,7 @@ class KnownBug:
     where: str
 
 
-KNOWN_BUGS: tuple[KnownBug, ...] = (
-    KnownBug(
-        "append-replayed-after-lost-reply",
-        r"^(server: \S+ is \d+ times in Drafts|local Drafts: duplicate messages .*)$",
-        "sync/engine.py ImapSession._replay_append; "
-        "test_known_bugs.py::test_append_whose_reply_was_lost_is_not_duplicated",
-    ),
-    KnownBug(
-        "copy-replayed-after-lost-reply",
-        r"^(server: \S+ is \d+ times in Junk|local Junk: duplicate messages .*)$",
-        "sync/engine.py ImapSession._replay (copy); "
-        "test_known_bugs.py::test_copy_whose_reply_was_lost_is_not_duplicated",
-    ),
-)
+KNOWN_BUGS: tuple[KnownBug, ...] = ()
 
 
 def known_bugs(problems: list[str]) -> list[KnownBug]:

@@ -185,15 +185,6 @@ def _lost_reply_duplicates(
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tuimail/sync/engine.py ImapSession._replay_append: APPEND is not idempotent. "
-    "When the connection drops after the server stored the message but before its OK (and "
-    "APPENDUID) reached the client, the append op stays pending and the next sync uploads "
-    "the message again: two copies of the draft or sent message on the server and in the "
-    "store. Fix idea: before re-appending an op that was already tried, look for the "
-    "message in the target folder (SEARCH HEADER Message-ID, or an X-TUID-like header)",
-)
 def test_append_whose_reply_was_lost_is_not_duplicated(
     fault_dovecot: DovecotServer, work_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,13 +196,6 @@ def test_append_whose_reply_was_lost_is_not_duplicated(
     assert not found, found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tuimail/sync/engine.py ImapSession._replay (copy): UID COPY is not "
-    "idempotent. When the connection drops after the server copied the message but before "
-    "its OK (and COPYUID) reached the client, the copy op stays pending, the source still "
-    "exists, and the next sync copies it again: two copies in the destination",
-)
 def test_copy_whose_reply_was_lost_is_not_duplicated(
     fault_dovecot: DovecotServer, work_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,6 +204,49 @@ def test_copy_whose_reply_was_lost_is_not_duplicated(
 
     found = _lost_reply_duplicates(fault_dovecot, work_dir, monkeypatch, copy, "Junk")
     assert not found, found
+
+
+def test_move_whose_reply_was_lost_keeps_the_flag_change_made_after_it(
+    fault_dovecot: DovecotServer, work_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MOVE the server did but whose reply was lost is found in the destination and
+    adopted, so the flag change queued after it still reaches the server (it used to be
+    dropped with the move as 'deleted on the server')."""
+    problems = []
+    for n in range(1, 40):
+        user = fault_dovecot.add_user(f"lost-move-{n}-{os.getpid()}", "pw-lost")
+        monkeypatch.setenv("TUIMAIL_PASSWORD_ACCT", user.password)
+        fault_dovecot.deliver(user, full_message(1))
+        with Store.open(work_dir / f"store-move-{n}") as store:
+            env = Imap(fault_dovecot, user, store)
+            env.sync(folders=["INBOX", "Archive"])
+            mid = env.ids()[1]
+            store.move([mid], env.folder_id("Archive"))
+            store.set_flags([mid], add=["$Moved"])
+            with FaultProxy(fault_dovecot.imaps_port) as proxy:
+                proxy.arm(Fault("up", after_reads=n, linger=0.1))
+                with contextlib.suppress(TuimailError):
+                    env.sync(proxy.port, folders=["INBOX", "Archive"])
+                fired = proxy.fired
+            env.sync(folders=["INBOX", "Archive"])
+            flags = env.server_flags("Archive")
+            if env.server_count("INBOX") or b"$Moved" not in flags.get("Message number 1", set()):
+                problems.append(f"cut after client write {n}: Archive holds {flags}")
+            if store.pending_ops(IMAP_ACCOUNT):
+                problems.append(f"cut after client write {n}: ops left")
+        if problems or not fired:
+            break
+    assert not problems, problems
+
+
+def test_a_second_copy_with_a_known_message_id_is_still_uploaded(imap: Imap) -> None:
+    """Only messages the store has not seen count as a lost upload: saving a message
+    whose Message-ID is already in the folder (a draft saved again) uploads it."""
+    inbox = imap.folder_id("INBOX")
+    imap.store.append_local(inbox, full_message(1), Flags())
+    imap.sync()
+    assert imap.server_count("INBOX") == 5
+    assert imap.store.pending_ops(IMAP_ACCOUNT) == []
 
 
 # ----------------------------------------------------------------------------- TLS vs network

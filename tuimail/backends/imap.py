@@ -978,6 +978,26 @@ class ImapConnection:
             {k: v for k, v in statuses.items() if k in known},
         )
 
+    def status(self, name: str) -> FolderStatus:
+        """STATUS (UIDNEXT UIDVALIDITY) of a folder, without selecting it."""
+        found: list[FolderStatus] = []
+
+        def handler(data: bytes) -> bool:
+            if data[:9].upper() != b"* STATUS ":
+                return False
+            parsed = parse_status_line(data[9:].rstrip(b"\r\n"))
+            if parsed is not None:
+                found.append(parsed[1])
+            return True
+
+        try:
+            self.command(b"STATUS " + self.mailbox(name) + b" (UIDNEXT UIDVALIDITY)", handler)
+        except CommandFailed as exc:
+            if exc.status == b"NO":
+                raise NotFoundError(f"Folder {name!r} cannot be read on the server.") from None
+            raise
+        return found[-1] if found else FolderStatus()
+
     def select(
         self,
         name: str,

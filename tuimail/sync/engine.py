@@ -19,7 +19,7 @@ it with a reason (`drop_op`), a network error stops the replay (the worker recon
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -42,6 +42,7 @@ from tuimail.errors import (
     ProtocolError,
     TuimailError,
 )
+from tuimail.mail.parse import parse_headers
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.models import Flags, FolderInfo, FolderRole, FolderState, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
@@ -632,6 +633,10 @@ class ImapSession:
         folder = ops[0].folder
         if kind == "append":
             return sum(self._replay_append(conn, op, warnings) for op in ops)
+        adopted: dict[int, int] = {}
+        if kind in ("move", "copy") and ops[0].dest_folder is not None:
+            # Before the source is selected: this may have to open the destination.
+            adopted = self._already_there(conn, ops[0].dest_folder, ops)
         self._select_for_change(conn, folder)
         uids = [op.uid for op in ops if op.uid is not None]
         if kind == "flags":
@@ -652,21 +657,27 @@ class ImapSession:
         # Which of them still exist: a message deleted on the server meanwhile cannot be
         # moved, and its local copy (already in the destination) must go.
         present = self._present(conn, uids)
-        live = [u for u in uids if u in present]
+        # Already in dest (a reply lost after the server acted): not sent again.
+        done_before = {op.uid for op in ops if op.id in adopted}
+        live = [u for u in uids if u in present and u not in done_before]
         mapping: dict[int, int] = {}
+        move = kind == "move"
+        remove = [u for u in uids if u in present and u in done_before] if move else []
         if live:
-            move = kind == "move"
             if move and conn.has("MOVE"):
                 mapping = conn.copy_or_move(live, dest, move=True)
             else:
                 mapping = conn.copy_or_move(live, dest, move=False)
-                if move:
-                    conn.store_flags(live, [b"\\Deleted"], [])
-                    if conn.has("UIDPLUS"):
-                        conn.expunge(live)
+                remove += live if move else []
+        if remove:
+            conn.store_flags(remove, [b"\\Deleted"], [])
+            if conn.has("UIDPLUS"):
+                conn.expunge(remove)
         gone = 0
         for op in ops:
-            if op.uid is not None and op.uid not in present:
+            if op.id in adopted:
+                self.store.complete_op(op.id, adopted[op.id])
+            elif op.uid is not None and op.uid not in present:
                 self.store.drop_op(op.id, "the message no longer exists on the server")
                 # drop_op put the row back where it came from; it is gone there too.
                 self.store.remove_uids(self._folder_id(folder), [op.uid])
@@ -718,6 +729,12 @@ class ImapSession:
             self.store.drop_op(op.id, "the local copy is missing")
             warnings.append(f"A message to upload to {op.folder} had no local copy; skipped.")
             return 0
+        sizes = {len(raw), len(_crlf(raw))}
+        found = self._already_there(conn, op.folder, [op], {op.id: sizes})
+        if op.id in found:
+            # Uploaded by an earlier run whose reply was lost: adopt that copy.
+            self.store.complete_op(op.id, found[op.id])
+            return 1
         flags = ip.flag_atoms(summary.flags.names())
         appended = conn.append(op.folder, raw, flags)
         new_uid = None
@@ -728,6 +745,73 @@ class ImapSession:
                 new_uid = uid
         self.store.complete_op(op.id, new_uid)
         return 1
+
+    def _already_there(
+        self,
+        conn: ImapConnection,
+        dest: str,
+        ops: Sequence[PendingOp],
+        sizes: Mapping[int, set[int]] | None = None,
+    ) -> dict[int, int]:
+        """Ops (id -> UID) whose message `dest` already holds under a UID the store has
+        not seen: an APPEND/COPY/MOVE whose reply was lost after the server acted (the
+        connection dropped), which must not be sent again. A message counts when its
+        Message-ID and size match; messages the store knows never count, so a second
+        copy the user asked for, or an older draft with the same Message-ID, is not taken.
+        `sizes` gives the acceptable RFC822.SIZEs per op (default: the local row's size)."""
+        row = self.store.folder(self.name, dest)
+        if row is None:
+            return {}
+        floor = max(row.state.uidnext, self.store.max_uid(row.id) + 1, 1)
+        if conn.selected != dest:
+            # One cheap STATUS: in the usual case nothing is there that the store has not seen.
+            status = conn.status(dest)
+            if status.uidnext and status.uidnext <= floor:
+                return {}
+            if row.state.uidvalidity and status.uidvalidity not in (0, row.state.uidvalidity):
+                return {}  # renumbered: the next sync of dest rebuilds it anyway
+            selected = conn.select(dest, readonly=True)
+            if row.state.uidvalidity and selected.uidvalidity != row.state.uidvalidity:
+                return {}
+        wanted: dict[int, tuple[str, set[int]]] = {}
+        summaries = {
+            m.id: m for m in self.store.summaries([op.message_id for op in ops if op.message_id])
+        }
+        for op in ops:
+            summary = summaries.get(op.message_id or 0)
+            if summary is None or not _searchable(summary.envelope.message_id):
+                continue
+            accept = sizes.get(op.id) if sizes is not None else None
+            if accept is None:
+                accept = {summary.size} if summary.size else set()
+            wanted[op.id] = (summary.envelope.message_id, accept)
+        if not wanted:
+            return {}
+        ids = sorted({mid for mid, _ in wanted.values()})
+        found: set[int] = set()
+        for i in range(0, len(ids), 50):
+            keys = [b"HEADER Message-ID " + ip.quote(m.encode()) for m in ids[i : i + 50]]
+            for a, b in conn.search(b"UID %d:* %s" % (floor, _any_of(keys))):
+                found.update(range(max(a, floor), b + 1))  # "n:*" also names the top UID
+                if len(found) > 10 * len(wanted):
+                    return {}  # not a lost reply: someone else's copies; leave them be
+        if not found:
+            return {}
+        candidates: dict[str, list[tuple[int, int]]] = {}
+        items = b"(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+        for f in conn.fetch([ip.format_uid_set(found)], items):
+            if f.uid in found and isinstance(f.header, bytes):
+                mid = parse_headers(f.header).message_id
+                candidates.setdefault(mid, []).append((f.uid, f.size or 0))
+        adopted: dict[int, int] = {}
+        taken: set[int] = set()
+        for op_id, (mid, accept) in wanted.items():
+            for uid, size in sorted(candidates.get(mid, ())):
+                if uid not in taken and (not accept or size in accept):
+                    adopted[op_id] = uid
+                    taken.add(uid)
+                    break
+        return adopted
 
     def _folder_id(self, name: str) -> int:
         row = self.store.folder(self.name, name)
@@ -756,6 +840,24 @@ def _feeds_later_ops(done: Sequence[PendingOp], later: Sequence[Sequence[Pending
         return False
     rows = {op.message_id for op in done if op.message_id is not None}
     return any(op.uid is None and op.message_id in rows for group in later for op in group)
+
+
+def _searchable(message_id: str) -> bool:
+    """A Message-ID that can go into a SEARCH as a quoted ASCII string."""
+    return 2 < len(message_id) <= 500 and message_id.isascii() and message_id.isprintable()
+
+
+def _any_of(keys: Sequence[bytes]) -> bytes:
+    """SEARCH keys joined with OR, as a balanced tree (shallow even for many keys)."""
+    if len(keys) == 1:
+        return keys[0]
+    half = len(keys) // 2
+    return b"OR (%s) (%s)" % (_any_of(keys[:half]), _any_of(keys[half:]))
+
+
+def _crlf(raw: bytes) -> bytes:
+    """The message with CRLF line ends, as a server may count its size."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _groups(ops: Sequence[PendingOp]) -> list[list[PendingOp]]:
