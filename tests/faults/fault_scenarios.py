@@ -48,10 +48,9 @@ FOLDERS = ("INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive")
 LOCAL_FLAGS = ("seen", "flagged", "answered", "$Label1", "$Label2")
 MAILDIR_LETTERS = {"S": "seen", "F": "flagged", "R": "answered"}
 # Local changes queued against a message whose earlier move has not reached the server yet
-# (a flag change or a second move of the placeholder). Off while the bugs reproduced in
-# test_known_bugs.py (test_chained_*) are open: with them on, most "local" cases fail
-# without any fault. Set TUIMAIL_FAULT_CHAINED=1 to include them anyway.
-CHAINED_OPS = os.environ.get("TUIMAIL_FAULT_CHAINED", "") == "1"
+# (a flag change or a second move of the placeholder). On by default since the chained-op
+# bugs (test_known_bugs.py test_chained_*) were fixed; TUIMAIL_FAULT_CHAINED=0 leaves them out.
+CHAINED_OPS = os.environ.get("TUIMAIL_FAULT_CHAINED", "1") != "0"
 
 
 def flag_names(flags: Flags) -> frozenset[str]:

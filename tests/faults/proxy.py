@@ -138,6 +138,9 @@ class _Link:
                         continue
                     self.reads[direction] += 1
                     allowed, cut = self.allowance(direction, len(data))
+                    # Decided under the lock, before the last bytes go out: the other pump
+                    # must not forward an answer that races in before cut() runs.
+                    self.dropping = self.dropping or cut
                 if proxy.delay:
                     time.sleep(proxy.delay)
                 if allowed:

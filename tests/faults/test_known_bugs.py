@@ -1,8 +1,7 @@
 """Product bugs the fault harness found, each reduced to a deterministic case.
 
-They are strict expected failures: when the owner fixes one, its test passes, pytest
-reports XPASS(strict) as a failure, and the marker (and, for the chained-ops bugs, the
-`TUIMAIL_FAULT_CHAINED` switch in fault_scenarios.py) comes off.
+A bug still open is a strict expected failure; once fixed, its case stays here as a
+regression test (all the bugs found so far are fixed).
 """
 
 from __future__ import annotations
