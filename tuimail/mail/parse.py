@@ -42,10 +42,12 @@ from tuimail.models import Address, Attachment, Envelope
 
 __all__ = [
     "HeaderSummary",
+    "IndexParts",
     "ParsedMessage",
     "body_preview",
     "decode_header_value",
     "header_summary",
+    "index_parts",
     "message_ids",
     "parse_date",
     "parse_headers",
@@ -749,6 +751,76 @@ def _parse_message(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class IndexParts:
+    """What the store indexes of a whole message (see `index_parts`)."""
+
+    envelope: Envelope
+    text_plain: str | None  # line ends as in the message (CRLF usually)
+    text_html: str | None
+    has_attachments: bool
+    warnings: tuple[str, ...] = ()
+
+
+def index_parts(
+    raw: bytes, *, max_text: int = 200_000, max_parts: int = 1000, max_depth: int = 30
+) -> IndexParts:
+    """`parse_message` cut down to what a search index and a preview need, for the store's
+    insert path (it runs once per fetched message): no display headers, attachments are
+    classified but never decoded, line ends are left alone, and text parts stop being
+    decoded once `max_text` characters of each kind are read. Never raises."""
+    warnings: list[str] = []
+    try:
+        return _index_parts(bytes(raw), max_text, max_parts, max_depth, warnings)
+    except Exception as exc:  # pragma: no cover - a parser bug must not hide the message
+        warnings.append(f"message could not be parsed ({type(exc).__name__})")
+        text = bytes(raw[: max_text * 4]).decode("utf-8", "replace")
+        return IndexParts(Envelope(), text, None, False, tuple(warnings))
+
+
+def _index_parts(
+    raw: bytes, max_text: int, max_parts: int, max_depth: int, warnings: list[str]
+) -> IndexParts:
+    root = _parse_tree(raw, max_parts, max_depth, warnings)
+    envelope = _envelope(*_envelope_fields(raw), warnings)
+    hend, _ = split_header_block(raw)
+    if not raw.isascii():  # the same check `_display_headers` makes, without decoding
+        try:
+            raw[:hend].decode("utf-8")
+        except UnicodeDecodeError:
+            warnings.append("raw 8-bit bytes in headers")
+    single = not root.ctype.startswith("multipart/")
+    texts: dict[str, list[str]] = {"plain": [], "html": []}
+    sizes = {"plain": 0, "html": 0}
+    attachments = False
+    for part in _walk_leaves(root):
+        kind = _is_body(part, single)
+        if kind is None:
+            inline = (part.disposition == "inline" and not part.filename) or (
+                part.parent_type == "multipart/related"
+                and part.disposition != "attachment"
+                and bool(part.fields.get("content-id"))
+            )
+            attachments = attachments or not inline
+            continue
+        if sizes[kind] >= max_text:
+            continue
+        text, clean = decode_bytes(_decode_part(raw, part, warnings), part.params.get("charset"))
+        if not clean:
+            cs = part.params.get("charset", "")
+            warnings.append(f"part {part.part_id}: text not valid in charset {cs[:40]!r}")
+        texts[kind].append(text)
+        sizes[kind] += len(text) + 1
+    plain, html = texts["plain"], texts["html"]
+    return IndexParts(
+        envelope=envelope,
+        text_plain="\n".join(plain) if plain else None,
+        text_html="\n".join(html) if html else None,
+        has_attachments=attachments,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
 def _display_headers(raw: bytes, warnings: list[str]) -> tuple[tuple[str, str], ...]:
     hend, _ = split_header_block(raw)
     text, dirty = _header_text(raw[:hend])
@@ -787,8 +859,6 @@ def body_preview(parsed: ParsedMessage, length: int = 200) -> str:
 
 # --- previews --------------------------------------------------------------------------------
 
-_WS = re.compile(r"\s+")
-
 
 def preview(text: str, length: int = 200) -> str:
     """A short single-line preview of a body: quoted lines and the signature skipped,
@@ -808,7 +878,8 @@ def preview(text: str, length: int = 200) -> str:
             budget -= len(stripped)
             if budget <= 0:
                 break
-    out = sanitize_line(_WS.sub(" ", " ".join(kept))).strip()
+    # str.split() collapses the same (Unicode) whitespace as `\s+`, several times faster.
+    out = sanitize_line(" ".join(" ".join(kept).split())).strip()
     if len(out) > length:
         out = out[: length - 1].rstrip() + "…"
     return out

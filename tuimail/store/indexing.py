@@ -110,7 +110,8 @@ def index_message(raw: bytes) -> Indexed:
     from tuimail.mail import parse
 
     try:
-        msg = parse.parse_message(raw)
+        # Not `parse_message`: display headers and decoded attachments are not indexed.
+        msg = parse.index_parts(raw, max_text=MAX_BODY_TEXT)
     except Exception as exc:  # the parser promises not to raise; never lose mail if it does
         fallback = index_headers(raw[:65536])
         return Indexed(
