@@ -1466,7 +1466,8 @@ class Store(Pop3State):
             if kind == "move" and here and row.uid is None:
                 src = folders.get(folder_id)
                 filename = row.filename
-                if filename:
+                # Moved on and back already (later ops dropped): the file is where it belongs.
+                if filename and row.folder_id != folder_id:
                     flags = flags_from_columns(row.flags, row.keywords)
                     dest_dir = self._fdir(folders.get(row.folder_id))
                     if maildir.link_into(dest_dir, self._fdir(src), filename, flags):
