@@ -394,3 +394,30 @@ def test_folder_removal_drops_its_ops(store: Store) -> None:
     )
     assert store.pending_ops("acct") == []
     assert store.message(ids[0]) is None
+
+
+def test_drop_move_with_later_ops_takes_them_along(store: Store) -> None:
+    # INBOX -> Archive, then a flag change: the source vanished on the server, so the move
+    # is dropped and the flag op (waiting for a UID that will never come) goes with it.
+    [mid] = add(store, "INBOX", [7])
+    store.move([mid], fid(store, "Archive"))
+    store.set_flags([mid], add=["flagged"])
+    first = store.pending_ops("acct")[0]
+    store.drop_op(first.id, "source message vanished")
+    assert store.pending_ops("acct") == []
+    summary = store.message(mid)
+    assert summary is not None and (summary.folder, summary.uid) == ("INBOX", 7)
+    assert store.raw(mid) == full_message(7)
+    assert store.integrity_check() == []
+
+
+def test_drop_move_after_the_message_came_back_keeps_its_file(store: Store) -> None:
+    # INBOX -> Archive -> INBOX, then the first move is dropped: the file is already home.
+    [mid] = add(store, "INBOX", [7])
+    store.move([mid], fid(store, "Archive"))
+    store.move([mid], fid(store, "INBOX"))
+    first = store.pending_ops("acct")[0]
+    store.drop_op(first.id, "source message vanished")
+    assert store.raw(mid) == full_message(7)
+    assert files(store, "Archive") == []
+    assert store.integrity_check() == []
