@@ -59,7 +59,7 @@ missing_debs() {
     done
 }
 
-need=$(missing_debs dovecot-imapd dovecot-pop3d dovecot-lmtpd)
+need=$(missing_debs dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl)
 if [ -n "$need" ]; then
     say "installing Debian packages: $need"
     # shellcheck disable=SC2086  # word splitting wanted: one package per word

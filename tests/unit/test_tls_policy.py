@@ -80,3 +80,53 @@ def test_describe_error(exc: BaseException, kind: type, fragment: str) -> None:
     err = tls.describe_error(exc, "mail.example.com", 993)
     assert type(err) is kind
     assert fragment in err.message and "mail.example.com" in err.message
+
+
+def test_system_store_from_a_hashed_directory_verifies_lazily(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system CAs are read from their hashed directory at verification time: a server
+    whose issuer is only in that directory verifies, and one from another CA does not."""
+    import subprocess
+    import threading
+
+    import trustme
+
+    system_ca, other_ca = trustme.CA(), trustme.CA()
+    capath = tmp_path / "certs"
+    capath.mkdir()
+    system_ca.cert_pem.write_to_path(str(capath / "system-ca.pem"))
+    subprocess.run(["openssl", "rehash", str(capath)], check=True, capture_output=True)
+    paths = ssl.get_default_verify_paths()
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths._replace(capath=str(capath)))
+
+    def handshake(ca: trustme.CA) -> None:
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("localhost").configure_cert(server_ctx)
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            try:
+                with server_ctx.wrap_socket(conn, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+                tls.client_context().wrap_socket(raw, server_hostname="localhost"),
+            ):
+                pass
+        finally:
+            thread.join(5)
+            listener.close()
+
+    assert tls._hashed_ca_dir() == str(capath)
+    handshake(system_ca)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(other_ca)
