@@ -1,6 +1,8 @@
-"""The app at 100,000 messages: first paint, cursor, paging, re-sort, search, memory.
+"""The app at 100,000 messages: first paint, cursor, paging, re-sort, search, memory; and
+the largest frame gap while a sync writes 50,000 messages.
 
     python benchmarks/bench_ui.py [--messages 100000] [--size 160x50] [--rebuild]
+                                  [--sync 50000] [--sync-batch 1000] [--only-sync]
 
 Builds (once, cached under $XDG_CACHE_HOME/tuimail-bench/) a store with one folder of N
 header-only messages, then runs the real app in a pseudo-terminal, as a user would, and
@@ -26,6 +28,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from fcntl import ioctl
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuimail.store.store import Store
+    from tuimail.store.types import NewMessage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -89,11 +96,49 @@ def cache_dir() -> Path:
     return Path(base) / "tuimail-bench"
 
 
+def bench_message(uid: int, rng: random.Random, now: datetime) -> NewMessage:
+    """One header-only message as a headers-first sync stores it (30% are replies)."""
+    from tuimail.models import Flags
+    from tuimail.store.types import NewMessage
+
+    name, user = rng.choice(NAMES)
+    when = now - timedelta(seconds=rng.randrange(3 * 365 * 86400))
+    subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))).capitalize()
+    parent = rng.randrange(1, uid) if uid > 10 and rng.random() < 0.3 else 0
+    head = (
+        f"From: {name} <{user}@example.org>\r\nTo: me@example.org\r\n"
+        f"Subject: {'Re: ' if parent else ''}{subject}\r\n"
+        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+        f"Message-ID: <m{uid}@bench.example>\r\n"
+        + (f"In-Reply-To: <m{parent}@bench.example>\r\n" if parent else "")
+        + "\r\n"
+    ).encode()
+    flags = Flags(seen=rng.random() > 0.1, flagged=rng.random() < 0.02)
+    return NewMessage(
+        uid=uid, flags=flags, size=rng.randrange(800, 90_000), raw=head, complete=False
+    )
+
+
+def bench_folders(store: Store) -> int:
+    """The bench account's folders; returns the INBOX's id."""
+    from tuimail.models import FolderInfo, FolderRole
+
+    store.sync_folders(
+        "bench",
+        [
+            FolderInfo("INBOX", "/", FolderRole.INBOX),
+            FolderInfo("Archive", "/", FolderRole.ARCHIVE),
+            FolderInfo("Trash", "/", FolderRole.TRASH),
+        ],
+    )
+    inbox = store.folder("bench", "INBOX")
+    assert inbox is not None
+    return inbox.id
+
+
 def build_store(root: Path, n: int, rebuild: bool) -> float:
     """A store with `n` header-only messages in bench/INBOX; returns seconds spent (0 if cached)."""
-    from tuimail.models import Flags, FolderInfo, FolderRole
     from tuimail.store.store import Store
-    from tuimail.store.types import NewMessage
 
     marker = root / "bench.json"
     wanted = {"version": BENCH_VERSION, "messages": n}
@@ -107,41 +152,15 @@ def build_store(root: Path, n: int, rebuild: bool) -> float:
     rng = random.Random(7)
     now = datetime(2025, 1, 15, tzinfo=UTC)
     with Store.open(root) as store:
-        store.sync_folders(
-            "bench",
-            [
-                FolderInfo("INBOX", "/", FolderRole.INBOX),
-                FolderInfo("Archive", "/", FolderRole.ARCHIVE),
-                FolderInfo("Trash", "/", FolderRole.TRASH),
-            ],
-        )
-        inbox = store.folder("bench", "INBOX")
-        assert inbox is not None
+        inbox = bench_folders(store)
         batch: list[NewMessage] = []
         for uid in range(1, n + 1):
-            name, user = rng.choice(NAMES)
-            when = now - timedelta(seconds=rng.randrange(3 * 365 * 86400))
-            subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))).capitalize()
-            parent = rng.randrange(1, uid) if uid > 10 and rng.random() < 0.3 else 0
-            head = (
-                f"From: {name} <{user}@example.org>\r\nTo: me@example.org\r\n"
-                f"Subject: {'Re: ' if parent else ''}{subject}\r\n"
-                f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-                f"Message-ID: <m{uid}@bench.example>\r\n"
-                + (f"In-Reply-To: <m{parent}@bench.example>\r\n" if parent else "")
-                + "\r\n"
-            ).encode()
-            flags = Flags(seen=rng.random() > 0.1, flagged=rng.random() < 0.02)
-            batch.append(
-                NewMessage(
-                    uid=uid, flags=flags, size=rng.randrange(800, 90_000), raw=head, complete=False
-                )
-            )
+            batch.append(bench_message(uid, rng, now))
             if len(batch) == 2000:
-                store.add_messages(inbox.id, batch)
+                store.add_messages(inbox, batch)
                 batch = []
         if batch:
-            store.add_messages(inbox.id, batch)
+            store.add_messages(inbox, batch)
     marker.write_text(json.dumps(wanted))
     return time.perf_counter() - started
 
@@ -230,6 +249,162 @@ CHILD = textwrap.dedent(
     """
 )
 
+# Runs inside the app's process: a sync writes messages into the folder on screen from
+# another thread (its own Store connection, as an account worker does), posting the worker's
+# events, while a user moves the cursor every 25 ms. Measures the event loop's longest stall
+# and the longest gap between two frames, first with no sync (the machine's own floor), then
+# during the sync.
+SYNC_CHILD = textwrap.dedent(
+    r"""
+    import asyncio, json, random, subprocess, sys, threading, time
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+    T0 = float(sys.argv[3])
+    sys.path.insert(0, sys.argv[4])
+    sys.path.insert(0, sys.argv[4] + "/benchmarks")
+    from pathlib import Path
+    from bench_ui import bench_message
+    from tuimail.config import Config, UIConfig
+    from tuimail.store.store import Store
+    from tuimail.ui.app import TuimailApp
+    from tuimail.ui.screens.main import MainScreen
+
+    OUT, ROOT = Path(sys.argv[1]), Path(sys.argv[2])
+    THREADS = sys.argv[5] == "1"
+    N, BATCH, PREFILL = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+    WRITER = sys.argv[9]  # "thread", "process", or "writer" (this is that process)
+    PAUSE = 0.005  # s the probe sleeps: a longer wake-up is a stall
+    KEY_EVERY = 0.025  # s between the user's cursor moves
+    result = {}
+    frames = []
+
+    @dataclass(frozen=True)
+    class Progress:  # shaped like the worker's events (the app reads them by attribute)
+        account: str
+        folder: str
+        stage: str
+        done: int
+        total: int
+
+    @dataclass(frozen=True)
+    class ProgressEvent:
+        account: str
+        progress: Progress
+
+    @dataclass(frozen=True)
+    class FolderSynced:
+        account: str
+        result: object
+
+    class SyncMain(MainScreen):
+        def on_mount(self):
+            self.call_after_refresh(self.start)
+
+        def start(self):
+            # A task of its own: a callback that returned it would be awaited by the screen's
+            # message pump, and a busy pump never repaints.
+            self.bench_task = asyncio.ensure_future(self.measure())
+
+        async def phase(self, until):
+            # Until until() is true: the user moves, the probe times each wake-up.
+            ml = self.message_list
+            stalls, keys, start = [], [], len(frames)
+            last = next_key = time.perf_counter()
+            flip = False
+            while not until():
+                await asyncio.sleep(PAUSE)
+                now = time.perf_counter()
+                stalls.append(now - last - PAUSE)
+                last = now
+                if now >= next_key:
+                    flip = not flip
+                    (ml.action_cursor_down if flip else ml.action_cursor_up)()
+                    keys.append(time.perf_counter())
+                    next_key = now + KEY_EVERY
+            await asyncio.sleep(0.1)  # the last key's frame
+            seen = frames[start:]
+            gaps = [b - a for a, b in zip(seen, seen[1:])]
+            # Key to screen: from each cursor move to the first frame after it.
+            waits, i = [], 0
+            for key in keys:
+                while i < len(seen) and seen[i] < key:
+                    i += 1
+                if i < len(seen):
+                    waits.append(seen[i] - key)
+            stalls.sort()
+            return {
+                "stall_max_ms": stalls[-1] * 1000 if stalls else 0.0,
+                "stall_p99_ms": stalls[int(len(stalls) * 0.99)] * 1000 if stalls else 0.0,
+                "frame_gap_max_ms": max(gaps) * 1000 if gaps else 0.0,
+                "key_to_frame_max_ms": max(waits) * 1000 if waits else 0.0,
+                "frames": len(seen),
+            }
+
+        async def measure(self):
+            await asyncio.sleep(0.5)
+            t = time.perf_counter()
+            result["idle"] = await self.phase(lambda: time.perf_counter() - t > 2.0)
+            done = threading.Event()
+            writer = threading.Thread(target=sync, args=(self.app, done), name="account-bench")
+            t = time.perf_counter()
+            writer.start()
+            result["sync"] = await self.phase(done.is_set)
+            result["sync_s"] = time.perf_counter() - t
+            # The last refresh: until the list shows every message (at most 5 s).
+            ml = self.message_list
+            t = time.perf_counter()
+            tail = await self.phase(
+                lambda: ml.row_count >= N + PREFILL or time.perf_counter() - t > 5
+            )
+            for key in ("stall_max_ms", "frame_gap_max_ms", "key_to_frame_max_ms"):
+                result["sync"][key] = max(result["sync"][key], tail[key])
+            result["rows_at_end"] = ml.row_count
+            result["threaded_at_end"] = bool(self.thread_of)
+            OUT.write_text(json.dumps(result))
+            self.app.exit()
+
+    def write(report):
+        # What a sync does to the store: batches of new messages, then a note per batch.
+        rng = random.Random(11)
+        now = datetime(2025, 1, 15, tzinfo=UTC)
+        with Store.open(ROOT) as store:
+            inbox = store.folder("bench", "INBOX")
+            for start in range(1, N + 1, BATCH):
+                uids = range(start, min(start + BATCH, N + 1))
+                items = [bench_message(u, rng, now) for u in uids]
+                store.add_messages(inbox.id, items)
+                report(start + len(items) - 1)
+
+    def sync(app, done):
+        def report(n):
+            app.events(ProgressEvent("bench", Progress("bench", "INBOX", "headers", n, N)))
+
+        if WRITER == "thread":  # an account worker in the app's process (the hub's way)
+            write(report)
+        else:  # another process (`tuimail sync` from cron): its notes read from a pipe
+            argv = [sys.executable, sys.argv[0], *sys.argv[1:9], "writer"]
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
+                for line in proc.stdout:
+                    report(int(line))
+        app.events(FolderSynced("bench", "INBOX"))
+        done.set()
+
+    class SyncApp(TuimailApp):
+        def get_default_screen(self):
+            return SyncMain()
+
+        def _display(self, screen, renderable):
+            if renderable is not None:
+                frames.append(time.perf_counter())
+            super()._display(screen, renderable)
+
+    if WRITER == "writer":
+        write(lambda n: print(n, flush=True))
+    else:
+        SyncApp(Config(ui=UIConfig(threads=THREADS)), ROOT).run()
+    """
+)
+
 # The same measurement for a minimal Textual app: what any Textual program pays to start.
 BASELINE = textwrap.dedent(
     r"""
@@ -275,8 +450,12 @@ def compile_sources() -> None:
 
 
 def run_child(
-    root: Path, size: tuple[int, int], threads: bool, script: str = CHILD
-) -> dict[str, float]:
+    root: Path,
+    size: tuple[int, int],
+    threads: bool,
+    script: str = CHILD,
+    extra: tuple[str, ...] = (),
+) -> dict[str, Any]:
     out = cache_dir() / "result.json"
     out.unlink(missing_ok=True)
     master, slave = pty.openpty()
@@ -296,17 +475,19 @@ def run_child(
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
+    path = cache_dir() / "child.py"  # a file, so the child can start itself again
+    path.write_text(script)
     t0 = time.time()
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            script,
+            str(path),
             str(out),
             str(root),
             repr(t0),
             str(REPO),
             "1" if threads else "0",
+            *extra,
         ],
         stdin=slave,
         stdout=slave,
@@ -316,7 +497,10 @@ def run_child(
     )
     os.close(slave)
     try:
-        proc.wait(timeout=120)
+        proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave it behind
+        proc.wait()
     finally:
         stop.set()
         reader.join()
@@ -326,20 +510,95 @@ def run_child(
     return json.loads(out.read_text())
 
 
+SYNC_GAP_TARGET_MS = 50.0
+
+
+SYNC_PREFILL = 2000  # already in the folder: the user has rows to move through from the start
+
+
+def run_sync(
+    size: tuple[int, int], n: int, batch: int, threads: bool, writer: str = "thread"
+) -> dict[str, Any]:
+    """One run of SYNC_CHILD on a fresh store holding SYNC_PREFILL messages."""
+    import shutil
+
+    from tuimail.store.store import Store
+
+    root = cache_dir() / "sync-store"
+    if root.exists():
+        shutil.rmtree(root)
+    rng = random.Random(5)
+    now = datetime(2025, 1, 15, tzinfo=UTC)
+    with Store.open(root) as store:
+        inbox = bench_folders(store)
+        # UIDs above the sync's, so the sync adds n new messages.
+        prefill = [bench_message(n + u, rng, now) for u in range(1, SYNC_PREFILL + 1)]
+        store.add_messages(inbox, prefill)
+    try:
+        extra = (str(n), str(batch), str(SYNC_PREFILL), writer)
+        return run_child(root, size, threads, SYNC_CHILD, extra)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report_sync(size: tuple[int, int], n: int, batch: int, runs: int) -> None:
+    cases = [("thread", True), ("thread", False), ("process", True)]
+    for writer, threads in cases:
+        results = [run_sync(size, n, batch, threads, writer) for _ in range(runs)]
+        where = (
+            "another thread of the app (its own Store, as an account worker)"
+            if writer == "thread"
+            else "another process (as `tuimail sync` from cron)"
+        )
+        print(
+            f"\nsync: {n:,} messages in batches of {batch:,} written by {where} into the"
+            f" folder on screen ({SYNC_PREFILL:,} there before); threads"
+            f" {'on' if threads else 'off'}; the cursor moves every 25 ms:"
+        )
+        print(
+            f"  {'run':<5}{'frame gap':>11}{'key->frame':>12}{'loop stall':>12}{'p99 stall':>11}"
+            f"{'frames':>8}{'sync s':>8}{'rows':>8}    {'no sync: gap':>12}{'stall':>8}"
+        )
+        for i, r in enumerate(results, 1):
+            sync, idle = r["sync"], r["idle"]
+            print(
+                f"  {i:<5}{sync['frame_gap_max_ms']:>9.1f}ms{sync['key_to_frame_max_ms']:>10.1f}ms"
+                f"{sync['stall_max_ms']:>10.1f}ms{sync['stall_p99_ms']:>9.1f}ms"
+                f"{sync['frames']:>8}{r['sync_s']:>8.1f}{r['rows_at_end']:>8,}"
+                f"    {idle['frame_gap_max_ms']:>10.1f}ms{idle['stall_max_ms']:>6.1f}ms"
+            )
+        gaps = sorted(r["sync"]["frame_gap_max_ms"] for r in results)
+        median = gaps[len(gaps) // 2]
+        verdict = "ok" if median <= SYNC_GAP_TARGET_MS else "OVER"
+        floor = sorted(r["idle"]["frame_gap_max_ms"] for r in results)[len(results) // 2]
+        print(
+            f"  largest frame gap during the sync (median of {runs}): {median:.1f} ms, target"
+            f" {SYNC_GAP_TARGET_MS:.0f} ms: {verdict} (with no sync, same runs: {floor:.1f} ms)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--size", default="160x50")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--sync", type=int, default=50_000, help="messages the sync writes")
+    parser.add_argument("--sync-batch", type=int, default=1000)
+    parser.add_argument("--sync-runs", type=int, default=3)
+    parser.add_argument("--only-sync", action="store_true", help="only the frame-gap runs")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    compile_sources()
+    if args.only_sync:
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        report_sync((width, height), args.sync, args.sync_batch, args.sync_runs)
+        return
     root = cache_dir() / f"store-{args.messages}"
     built = build_store(root, args.messages, args.rebuild)
     print(
         f"store: {args.messages:,} messages in one folder at {root}"
         + (f" (built in {built:.1f} s)" if built else " (cached)")
     )
-    compile_sources()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     for threads in (False, True):
         # The minimal app runs right before each run of ours, so both see the same load.
@@ -375,6 +634,8 @@ def main() -> None:
             f"  (search hits: {int(best['search_hits']):,}; rows fetched for the first "
             f"paint: {int(best['rows_cached'])})"
         )
+    if args.sync:
+        report_sync((width, height), args.sync, args.sync_batch, args.sync_runs)
 
 
 if __name__ == "__main__":

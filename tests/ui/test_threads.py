@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tuimail.store.types import ThreadRow
 from tuimail.ui.threads import layout, prefix
 
 
-def row(mid: int, thread: int, when: float, msgid: str = "", parent: str = "", *refs: str):
-    return ThreadRow(mid, thread, when, msgid, parent, tuple(refs))
+def row(
+    mid: int, thread: int, when: float, msgid: str = "", parent: str = "", *refs: str
+) -> ThreadRow:
+    return (mid, thread, when, msgid, parent, " ".join(refs))
 
 
 # A thread (key 7): 1 <- 2 <- 3, and 1 <- 4; a lone message 5 newer than the thread's start.
@@ -72,16 +74,15 @@ def test_deep_threads_are_drawn_at_a_readable_depth() -> None:
 ids_ = st.integers(1, 60)
 msgids = st.sampled_from(["", "<a>", "<b>", "<c>", "<d>", "<e>"])
 rows_ = st.lists(
-    st.builds(
-        ThreadRow,
-        id=ids_,
-        thread_id=st.integers(0, 4),
-        date=st.floats(0, 100, allow_nan=False),
-        message_id=msgids,
-        in_reply_to=msgids,
-        references=st.lists(msgids, max_size=3).map(tuple),
+    st.tuples(
+        ids_,
+        st.integers(0, 4),  # thread id
+        st.floats(0, 100, allow_nan=False),  # date
+        msgids,
+        msgids,  # in-reply-to
+        st.lists(msgids, max_size=3).map(" ".join),  # references
     ),
-    unique_by=lambda r: r.id,
+    unique_by=lambda r: r[0],
     max_size=40,
 )
 
@@ -92,7 +93,7 @@ def test_every_message_appears_once_whatever_the_headers(
 ) -> None:
     got = layout(rows, descending, frozenset(collapse))
     assert len(got.ids) == len(set(got.ids)) == len(got.prefixes)
-    assert set(got.thread_of) == {r.id for r in rows}
+    assert set(got.thread_of) == {r[0] for r in rows}
     assert sum(got.sizes.values()) == len(rows)
     shown = set(got.ids)
     for key, size in got.sizes.items():
@@ -101,4 +102,39 @@ def test_every_message_appears_once_whatever_the_headers(
         visible = members & shown
         assert len(visible) == (1 if key in collapse else size)
     if not collapse:
-        assert shown == {r.id for r in rows}
+        assert shown == {r[0] for r in rows}
+
+
+@given(rows=rows_, descending=st.booleans(), collapse=st.sets(st.integers(-60, 4)))
+def test_placing_threads_by_the_stores_order_matches_sorting_them(
+    rows: list[ThreadRow], descending: bool, collapse: set[int]
+) -> None:
+    """The list's ids come sorted by (date, id) from the store; walking them places each
+    thread where sorting by its newest message would. (On equal dates the two may differ:
+    the walk lets the newest member's id decide, the sort the thread's highest id.)"""
+    assume(len({r[2] for r in rows}) == len(rows))
+    order = [r[0] for r in sorted(rows, key=lambda r: (r[2], r[0]), reverse=descending)]
+    by_walk = layout(rows, descending, frozenset(collapse), order)
+    by_sort = layout(rows, descending, frozenset(collapse))
+    assert by_walk.ids == by_sort.ids
+    assert by_walk.prefixes == by_sort.prefixes
+
+
+@given(rows=rows_, more=rows_, descending=st.booleans())
+def test_an_earlier_layouts_trees_change_nothing_but_the_work(
+    rows: list[ThreadRow], more: list[ThreadRow], descending: bool
+) -> None:
+    """A refresh passes the last layout's trees: same result as laying out from scratch."""
+    before = layout(rows, descending)
+    seen = {r[0] for r in rows}
+    grown = rows + [r for r in more if r[0] not in seen]
+    assert layout(grown, descending, trees=before.trees) == layout(grown, descending)
+
+
+def test_unchanged_threads_are_not_walked_again() -> None:
+    first = layout(CONVERSATION)
+    again = layout([*CONVERSATION, row(6, 3, 50.0, "<f>")], trees=first.trees)
+    assert again.trees[7] is first.trees[7]  # the same tree object: reused, not rebuilt
+    changed = layout([*CONVERSATION, row(6, 7, 50.0, "<f>", "<d>")], trees=first.trees)
+    assert changed.trees[7] is not first.trees[7]
+    assert changed.ids == [1, 2, 3, 4, 6, 5] and changed.prefixes[4] == "  └─>"

@@ -999,7 +999,7 @@ class Store(Pop3State):
 
     def thread_rows(self, folder_id: int | Sequence[int]) -> list[ThreadRow]:
         """Only what threading needs, for every visible message of the folder(s), in no
-        particular order: a few columns instead of whole summaries (~10x cheaper)."""
+        particular order: a few columns instead of whole summaries (~7x cheaper)."""
         if not isinstance(folder_id, int) and not folder_id:
             return []
         where, params = self._in_folders(folder_id)
@@ -1007,11 +1007,23 @@ class Store(Pop3State):
             "SELECT id, thread_id, sort_date, message_id, in_reply_to, refs "  # noqa: S608
             f"FROM messages WHERE {where} AND hidden = 0"
         )
-        make = ThreadRow._make
         return [
-            make((r[0], r[1], float(r[2]), r[3], r[4], tuple(r[5].split()) if r[5] else ()))
-            for r in self._conn.execute(sql, params)
+            (r[0], r[1], float(r[2]), r[3], r[4], r[5]) for r in self._conn.execute(sql, params)
         ]
+
+    def thread_rows_of(self, ids: Sequence[int]) -> list[ThreadRow]:
+        """`thread_rows` for the given messages (any folder), in no particular order;
+        unknown ids are left out. For topping up rows already read, or search results."""
+        rows: list[ThreadRow] = []
+        for chunk in _chunks(list(ids)):
+            sql = (
+                "SELECT id, thread_id, sort_date, message_id, in_reply_to, refs "  # noqa: S608
+                f"FROM messages WHERE id IN ({_marks(len(chunk))})"
+            )
+            rows += [
+                (r[0], r[1], float(r[2]), r[3], r[4], r[5]) for r in self._conn.execute(sql, chunk)
+            ]
+        return rows
 
     def summaries(self, ids: Sequence[int]) -> list[MessageSummary]:
         by_id: dict[int, MessageSummary] = {}

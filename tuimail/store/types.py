@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from tuimail.models import Flags, FolderRole, FolderState
 
@@ -17,17 +17,14 @@ class SortKey(StrEnum):
     SIZE = "size"
 
 
-class ThreadRow(NamedTuple):
-    """What threading a folder needs of one message (`Store.thread_rows`): a tuple, so
-    100,000 of them cost little to build. `date` is the sort instant (Unix seconds, UTC;
-    INTERNALDATE when the message has no Date, 0 when neither)."""
-
-    id: int
-    thread_id: int  # 0 only for rows made by hand: the store always sets one
-    date: float
-    message_id: str = ""
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
+# What threading a folder needs of one message (`Store.thread_rows`): (id, thread_id,
+# date, message_id, in_reply_to, references). `date` is the sort instant (Unix seconds,
+# UTC; INTERNALDATE when the message has no Date, 0 when neither); `thread_id` is never 0
+# for a stored message; `references` is the References Message-IDs separated by spaces.
+# A plain tuple of strings and numbers, not a NamedTuple (nor a tuple inside): at 100,000
+# rows, such tuples drop out of the garbage collector's lists after one pass, so later
+# full collections, which stall every thread, do not walk them.
+ThreadRow = tuple[int, int, float, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)

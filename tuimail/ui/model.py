@@ -6,7 +6,7 @@ that owns the `Store` (the UI thread); each call is one short local transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -126,27 +126,32 @@ def load_ids(
     return ids
 
 
-def load_thread_rows(store: Store, view: View, ids: Sequence[int]) -> list[ThreadRow]:
-    """Thread data for exactly `ids` (the view's list, maybe filtered): read per folder with
-    `thread_rows`, a few columns per message, never whole summaries."""
+def load_thread_rows(
+    store: Store,
+    view: View,
+    ids: Sequence[int],
+    known: Mapping[int, ThreadRow] | None = None,
+) -> list[ThreadRow]:
+    """Thread data for exactly `ids` (the view's list, maybe filtered), in that order: read
+    per folder with `thread_rows`, a few columns per message, never whole summaries.
+
+    `known`: rows read before (the last refresh). When most of `ids` are known, only the
+    others are read: a sync's refresh then costs what arrived, not the folder's size.
+    """
+    if known:
+        missing = [mid for mid in ids if mid not in known]
+        if len(missing) <= len(ids) // 2:
+            fresh = {row[0]: row for row in store.thread_rows_of(missing)}
+            fresh.update(known)
+            return [fresh[mid] for mid in ids if mid in fresh]
     if view.kind == "folder":
         rows = store.thread_rows(view.folder_id)
     elif view.kind == "unified":
         rows = store.thread_rows(view.folder_ids)
     else:  # search results span any folders: read them by id
-        rows = [
-            ThreadRow(
-                s.id,
-                s.thread_id,
-                s.envelope.date.timestamp() if s.envelope.date else 0.0,
-                s.envelope.message_id,
-                s.envelope.in_reply_to,
-                s.envelope.references,
-            )
-            for s in store.summaries(ids)
-        ]
-    wanted = set(ids)
-    return [row for row in rows if row.id in wanted]
+        rows = store.thread_rows_of(ids)
+    by_id = {row[0]: row for row in rows}
+    return [by_id[mid] for mid in ids if mid in by_id]
 
 
 # ------------------------------------------------------------------ actions and undo

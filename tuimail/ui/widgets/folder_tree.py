@@ -113,15 +113,21 @@ class FolderTree(Tree[View | None]):
             current = self.cursor_node.data if self.cursor_node else None
             self.load(rows, current)
             return
+        before = {r.id: r.unread for r in self._rows}
         self._rows = list(rows)
+        # Only changed labels: a sync refreshes this often, and each label repaints.
         for fid, node in self._folder_nodes.items():
             row = by_id[fid]
+            if before.get(fid) == row.unread:
+                continue
             name = ROLE_NAMES.get(row.role) or row.name.split(row.delimiter or "/")[-1]
             node.set_label(_label(name, row.unread))
         for node in self.root.children:
             if node.data is not None and node.data.kind == "unified":
-                unread = sum(by_id[i].unread for i in node.data.folder_ids if i in by_id)
-                node.set_label(_label(UNIFIED_TITLE, unread, bold=True))
+                ids = node.data.folder_ids
+                unread = sum(by_id[i].unread for i in ids if i in by_id)
+                if unread != sum(before.get(i, 0) for i in ids):
+                    node.set_label(_label(UNIFIED_TITLE, unread, bold=True))
 
     def select_view(self, view: View | None) -> None:
         if view is None:

@@ -271,6 +271,34 @@ class MessageList(ScrollView, can_focus=True):
             row = self._cache.get(message_id)
         return row.summary if row else None
 
+    def prime(self, summaries: Iterable[MessageSummary]) -> None:
+        """Rows read elsewhere (a worker thread): painting them needs no store query."""
+        date_width = self._columns.date or 6
+        for summary in summaries:
+            row = self._cache.get(summary.id)
+            if row is None or row.summary != summary:  # unchanged rows keep their strips
+                self._cache[summary.id] = _Row(summary, self._now, date_width, self._sent)
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def viewport(self) -> tuple[int, int, int]:
+        """(top row, height, cursor row) now: for `window` in a worker thread."""
+        return int(self.scroll_offset.y), self.scrollable_content_region.height, self._cursor
+
+    @staticmethod
+    def window(ids: Sequence[int], keep: int | None, viewport: tuple[int, int, int]) -> list[int]:
+        """The ids that `set_ids(ids, keep=keep)` would bring on screen (and a little
+        around): what a worker can read in advance. Pure: callable from any thread."""
+        top, height, cursor = viewport
+        height = max(height, 10)
+        try:
+            at = ids.index(keep) if keep is not None else cursor
+        except ValueError:
+            at = cursor
+        wanted = dict.fromkeys(ids[max(top - 2, 0) : top + height + 2])
+        wanted.update(dict.fromkeys(ids[max(at - height, 0) : at + height]))
+        return list(wanted)
+
     def _fetch(self, ids: Sequence[int]) -> None:
         missing = [mid for mid in ids if mid not in self._cache]
         if not missing or self._source is None:

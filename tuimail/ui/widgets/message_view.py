@@ -140,7 +140,8 @@ class MessageView(VerticalScroll, can_focus=True):
         if self.reading is not None or summary is None or raw is None:
             self.post_message(self.Loaded(self, message_id, self.reading))
 
-    @work(thread=True, exclusive=True, group="render")
+    # (Not Textual's default description: the repr() of the raw message, on the UI thread.)
+    @work(thread=True, exclusive=True, group="render", description="render a large message")
     def _read_in_background(self, message_id: int, summary: MessageSummary, raw: bytes) -> None:
         reading = self._reader(summary, raw, self.prefer)
         if not get_current_worker().is_cancelled:
