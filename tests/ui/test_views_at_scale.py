@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ui_support import settle
+from ui_support import screen_lines, settle
 
 from tuimail.models import Flags
 from tuimail.store.store import Store
@@ -128,3 +128,82 @@ async def test_a_sync_refresh_reads_and_threads_off_the_ui_thread(
         await settle(pilot, lambda: found[0] in main.thread_of)
         assert main.thread_of[found[0]] == main.thread_of[parent.id]
         assert small_sync_limit and threading.main_thread().name not in small_sync_limit
+
+
+async def test_a_sync_refresh_runs_no_query_on_the_ui_thread(demo_root: Path) -> None:
+    """Each query would hand the GIL to the sync's threads at every row: the refresh reads
+    ids, threads, folder counts and the rows coming on screen in its worker."""
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = main_of(app)
+        await settle(pilot, lambda: bool(main.thread_of))
+        await settle(pilot)
+        queries: list[str] = []
+        app.store._conn.set_trace_callback(queries.append)  # the UI thread's connection
+        raw = (
+            b"From: Ann <ann@example.net>\r\nTo: alex@example.org\r\nSubject: Arrived\r\n"
+            b"Date: Wed, 15 Jan 2025 11:59:59 +0000\r\nMessage-ID: <arrived@example.net>\r\n"
+            b"\r\nHi\r\n"
+        )
+        found: list[int] = []
+
+        def sync() -> None:
+            with Store.open(demo_root) as store:
+                inbox = store.folder("personal", "INBOX")
+                assert inbox is not None
+                found.extend(
+                    store.add_messages(
+                        inbox.id, [NewMessage(1, Flags(), len(raw), None, raw, True)]
+                    )
+                )
+            app.events(Synced("personal"))
+
+        worker = threading.Thread(target=sync)
+        worker.start()
+        worker.join()
+        await settle(pilot, lambda: found[0] in main.message_list.ids)
+        app.store._conn.set_trace_callback(None)
+        assert found[0] in main.thread_of
+        assert queries == []
+        await settle(pilot)  # the status line repaints
+        unread = sum(f.unread for f in app.store.folders() if f.role.value == "inbox")
+        assert f"{unread} unread" in screen_lines(app)[-2]  # counts read by the worker
+        assert all(len(w.description) < 80 for w in app.workers)  # no repr() of 100k ids
+
+
+async def test_refreshes_run_one_at_a_time_and_none_is_lost(
+    demo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = main_of(app)
+        await settle(pilot, lambda: bool(main.thread_of))
+        started: list[int] = []
+        real = MainScreen._read_for_refresh
+
+        def counting(self: MainScreen, *args: object) -> object:
+            started.append(threading.get_ident())
+            assert len(started) - len(finished) == 1  # never two at once
+            try:
+                return real(self, *args)  # type: ignore[arg-type]
+            finally:
+                finished.append(1)
+
+        finished: list[int] = []
+        monkeypatch.setattr(MainScreen, "_read_for_refresh", counting)
+        with Store.open(demo_root) as store:
+            inbox = store.folder("work", "INBOX")
+            assert inbox is not None
+            for n in range(3):  # three syncs in quick succession
+                raw = (
+                    f"From: b@example.net\r\nSubject: burst {n}\r\nMessage-ID: <b{n}@x>\r\n"
+                    "Date: Wed, 15 Jan 2025 11:58:00 +0000\r\n\r\nx\r\n"
+                ).encode()
+                [mid] = store.add_messages(
+                    inbox.id, [NewMessage(500 + n, Flags(), len(raw), None, raw, True)]
+                )
+                main.store_changed()
+        # The first refresh, then (after a pause) one for all that came meanwhile.
+        await settle(pilot, lambda: len(started) >= 2 and not main._refreshing)
+        assert mid in main.message_list.ids
+        assert len(started) == 2

@@ -327,8 +327,11 @@ class TuimailApp(ThemedApp[int]):
         if getattr(event, "result", None) is not None or count or stored:
             # Also per stored batch: a long first sync fills the list as it goes.
             self._schedule_store_refresh()
-        progress_only = progress is not None and state is None and error is None and not sent
-        self._update_outbox(query=not progress_only)
+        # The outbox changes by sending (the sender's events carry no account, or `sent`),
+        # by errors, or when a worker changes state (it pushed); not per stored batch or
+        # synced folder, which a sync sends many of.
+        outbox_news = not account or sent is not None or error is not None or state is not None
+        self._update_outbox(query=outbox_news)
 
     def _schedule_store_refresh(self) -> None:
         if self._refresh_timer is None:
