@@ -224,3 +224,33 @@ async def test_page_scroll_jumps_a_page_at_the_edge() -> None:
         assert ml.cursor == 10 and ml.scroll_offset.y == 10
         await pilot.press("k")
         assert ml.cursor == 9 and ml.scroll_offset.y == 0
+
+
+@pytest.mark.parametrize(
+    ("keep", "viewport", "expected"),
+    [
+        (None, (0, 10, 0), list(range(0, 12))),  # the screen (+2), around the cursor
+        (50, (0, 10, 0), [*range(0, 12), *range(40, 60)]),  # the cursor's message moved
+        (999, (5, 10, 7), list(range(0, 17))),  # not in the new list: the cursor row
+        (None, (95, 10, 98), list(range(88, 100))),  # at the end: clamped
+    ],
+)
+def test_window_is_what_will_be_on_screen(
+    keep: int | None, viewport: tuple[int, int, int], expected: list[int]
+) -> None:
+    assert sorted(MessageList.window(list(range(100)), keep, viewport)) == expected
+
+
+async def test_primed_rows_are_painted_without_asking_the_source() -> None:
+    source, ids = big_source(200)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await painted(pilot)
+        ml = app.query_one(MessageList)
+        fresh = [summary(i, subject=f"Fresh subject {i}") for i in ids[:30]]
+        ml.invalidate()
+        ml.prime(fresh)
+        asked = source.requested
+        await pilot.pause()
+        assert source.requested == asked  # the screen came from the primed rows
+        assert "Fresh subject 1" in screen_lines(app)[0]
