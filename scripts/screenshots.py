@@ -73,6 +73,14 @@ async def shoot(root: Path, out: Path, size: tuple[int, int], theme: str) -> lis
             ),
         )
         save("phishing")
+        # Its HTML part, and link 1: where the link really goes, asked before opening.
+        await pilot.press("T")
+        await wait_until(pilot, lambda: app.screen.query_one(MessageView).prefer == "html")
+        await pilot.press("1")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "OpenLinkScreen")
+        save("link")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, ViewerScreen))
         await pilot.press("q", "escape")
         # The hostile message: escapes and markup shown as text.
         await pilot.press("slash", *"from:mallory", "enter")
@@ -123,6 +131,17 @@ def main() -> None:
     from tuimail.ui import format as fmt
 
     fmt.now = lambda: NOW  # dates relative to the demo's fixed "today"
+    from tuimail.ui import links
+
+    real_browser_command = links.browser_command
+
+    def same_browser_everywhere(url: str, environ: object, *args: object) -> object:
+        # The link dialog names the browser: the same one on every machine that shoots.
+        return real_browser_command(
+            url, {"BROWSER": "firefox", "DISPLAY": ":0"}, lambda name: f"/usr/bin/{name}"
+        )
+
+    links.browser_command = same_browser_everywhere  # type: ignore[assignment]
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tuimail-shots-") as tmp:
         # A private home: no draft, theme or config of the user's leaks into the shots.

@@ -156,9 +156,9 @@ class OpenLinkScreen(ModalScreen[bool]):
                 "No browser found: set $BROWSER or install xdg-open.\n"
                 "n: close   c: copy the address"
             )
-        where = "in this terminal" if self.opener.terminal else "in the background"
+        where = " in this terminal" if self.opener.terminal else ""
         return Text(
-            f"y: open with {clean(self.opener.name)} ({where})   n: cancel   c: copy the address"
+            f"y: open with {clean(self.opener.name)}{where}   n: cancel   c: copy the address"
         )
 
     def action_answer(self, yes: bool) -> None:
