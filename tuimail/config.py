@@ -10,7 +10,6 @@ example (`tuimail config example`) are all generated from it.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import tomllib
 from collections.abc import Mapping
@@ -293,6 +292,8 @@ class _Checker:
         values: dict[str, Any] = {}
         for key in raw:
             if key not in known and not isinstance(raw[key], dict):
+                import difflib  # only for a mistyped key
+
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
                 self.add(f"{path}.{key}", "unknown key", hint)

@@ -14,9 +14,8 @@ the `date` default (pass `date` for reproducible output).
 
 from __future__ import annotations
 
-import mimetypes
+import os
 import re
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,14 +24,20 @@ from email import policy as email_policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 import tuimail
 from tuimail.errors import NotFoundError, UsageError
 from tuimail.mail.addresses import _mailboxes, _norm_name, split_mailboxes, tokenize
-from tuimail.mail.parse import ParsedMessage, message_ids, part_bytes
-from tuimail.mail.render import format_address, format_addresses, format_date_local, html_to_text
 from tuimail.mail.sanitize import safe_filename, sanitize_text
 from tuimail.models import Address
+
+if TYPE_CHECKING:
+    from tuimail.mail.parse import ParsedMessage
+
+# `tuimail.mail.parse` and `tuimail.mail.render` (replies, forwards, error messages) and
+# `mimetypes` (attachments) are imported where they are used: `tuimail send` loads this
+# module for every message and needs none of them for a plain one.
 
 __all__ = [
     "AttachmentSpec",
@@ -151,6 +156,8 @@ def parse_address_list(s: str) -> tuple[Address, ...]:
 def _check(a: Address) -> None:
     problem = _address_problem(a.addr)
     if problem:
+        from tuimail.mail.render import format_address
+
         raise UsageError(f"{format_address(a)!r} is not a valid email address: {problem}.")
 
 
@@ -162,6 +169,8 @@ def _header_address(a: Address) -> HeaderAddress:
     try:
         return HeaderAddress(display_name=_one_line(a.name), addr_spec=f"{local}@{domain}")
     except (ValueError, IndexError, TypeError) as exc:  # the stdlib's own parser disagreed
+        from tuimail.mail.render import format_address
+
         raise UsageError(f"{format_address(a)!r} is not a valid email address.") from exc
 
 
@@ -202,7 +211,7 @@ def make_message_id(domain: str) -> str:
     """A new unique Message-ID on the sender's domain: `<time.random@domain>`."""
     host = _idna(domain.strip().strip("[]")) if domain else None
     stamp = format(time.time_ns(), "x")
-    return f"<{stamp}.{secrets.token_hex(8)}@{host or 'tuimail.invalid'}>"
+    return f"<{stamp}.{os.urandom(8).hex()}@{host or 'tuimail.invalid'}>"
 
 
 def _text_cte(text: str) -> str:
@@ -266,7 +275,11 @@ def compose(
     elif not _MSGID_OK.fullmatch(message_id):
         raise UsageError(f"{message_id!r} is not a valid Message-ID (like <id@example.com>).")
     msg["Message-ID"] = message_id
-    parent = next((i for i in message_ids(in_reply_to or "") if _MSGID_OK.fullmatch(i)), None)
+    parent = None
+    if in_reply_to:
+        from tuimail.mail.parse import message_ids
+
+        parent = next((i for i in message_ids(in_reply_to) if _MSGID_OK.fullmatch(i)), None)
     if parent:
         msg["In-Reply-To"] = parent
     refs = [r for r in references if _MSGID_OK.fullmatch(r)]
@@ -289,6 +302,8 @@ def compose(
 
 
 def _attach(msg: EmailMessage, spec: AttachmentSpec) -> None:
+    import mimetypes
+
     filename = safe_filename(spec.filename)
     ctype = (spec.content_type or mimetypes.guess_type(filename)[0] or "").lower()
     maintype, _, subtype = ctype.partition("/")
@@ -367,6 +382,8 @@ def _quote_source(original: ParsedMessage) -> str:
     if original.text_plain and original.text_plain.strip():
         return sanitize_text(original.text_plain)
     if original.text_html:
+        from tuimail.mail.render import html_to_text
+
         text, links, _ = html_to_text(original.text_html)
         if links:
             text += "\n\nLinks:\n" + "\n".join(f"[{x.number}] {x.target}" for x in links)
@@ -387,6 +404,8 @@ def _attribution(original: ParsedMessage) -> str:
     env = original.envelope
     who = env.from_[0].name or env.from_[0].addr if env.from_ else "someone"
     who = _one_line(who)
+    from tuimail.mail.render import format_date_local
+
     when = format_date_local(env.date)
     return f"On {when}, {who} wrote:" if when else f"{who} wrote:"
 
@@ -433,6 +452,9 @@ def reply(
 def forward(original: ParsedMessage, raw: bytes, *, inline: bool) -> Draft:
     """A forward: inline (the original headers and text in the body, its attachments
     attached again) or as one message/rfc822 attachment holding the original as it was."""
+    from tuimail.mail.parse import part_bytes
+    from tuimail.mail.render import format_addresses, format_date_local
+
     env = original.envelope
     subject = forward_subject(env.subject)
     if not inline:

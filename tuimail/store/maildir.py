@@ -8,7 +8,7 @@ message.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import itertools
 import os
 import re
@@ -56,9 +56,13 @@ def ensure(folder_dir: Path) -> None:
         (folder_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+@functools.cache
 def _load_syncfs() -> Callable[[int], int] | None:
+    # Looked up on first use: ctypes costs ~3 ms to import, and a small batch never needs it.
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     try:
         func = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
@@ -69,7 +73,6 @@ def _load_syncfs() -> Callable[[int], int] | None:
     return result
 
 
-_syncfs = _load_syncfs()
 # One syncfs() makes a whole batch durable in about one journal commit (~20 ms for 250
 # files here) where an fsync per file costs ~5 ms each. Small batches fsync their own files
 # rather than flushing whatever else is dirty on the filesystem.
@@ -78,10 +81,11 @@ SYNCFS_MIN_FILES = 8
 
 def _flush(directory: Path, fds: list[int]) -> None:
     """Make the data of the open files `fds` (all in `directory`) durable."""
-    if _syncfs is not None and len(fds) >= SYNCFS_MIN_FILES:
+    syncfs = _load_syncfs() if len(fds) >= SYNCFS_MIN_FILES else None
+    if syncfs is not None:
         dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
-            if _syncfs(dfd) == 0:
+            if syncfs(dfd) == 0:
                 return
         finally:
             os.close(dfd)

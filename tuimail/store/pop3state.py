@@ -23,9 +23,8 @@ then may the caller DELE the messages on the server.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import os
-import pickle
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -73,18 +72,19 @@ class _StoreCore(Protocol):
     ) -> tuple[list[int], list[tuple[str, Flags]]]: ...
 
 
+@functools.cache
 def _load_syncfs() -> Callable[[int], int] | None:
+    # Looked up on first use: ctypes costs ~3 ms to import, which `tuimail send` never needs.
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         func: Callable[[int], int] = libc.syncfs
     except (OSError, AttributeError):
         return None
     return func
-
-
-_SYNCFS = _load_syncfs()
 
 
 def _syncfs(directory: Path) -> bool:
@@ -94,11 +94,14 @@ def _syncfs(directory: Path) -> bool:
     journal commit (milliseconds each on a busy disk), while syncfs commits once for the
     whole batch. False when unavailable: the caller fsyncs file by file instead.
     """
-    if _SYNCFS is None:
+    syncfs = _load_syncfs()
+    if syncfs is None:
         return False
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        if _SYNCFS(fd) != 0:
+        if syncfs(fd) != 0:
+            import ctypes
+
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs failed: {os.strerror(err)}", str(directory))
     finally:
@@ -212,6 +215,8 @@ def serve_prepare(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None)
     """The POP3 engine's helper (a child process): reads pickled `(folder_dir, raws)`
     requests until EOF and answers each with a pickled `Prepared`, or with a string saying
     why it could not (the parent then does the batch itself)."""
+    import pickle  # only the helper process needs it
+
     source = stdin or sys.stdin.buffer
     sink = stdout or sys.stdout.buffer
     while True:

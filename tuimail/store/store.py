@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from tuimail.models import (
     FolderState,
     MessageSummary,
 )
-from tuimail.store import maildir, query
+from tuimail.store import maildir
 from tuimail.store.indexing import Indexed, address_text, index_headers, index_message
 from tuimail.store.indexing import sort_from as _sort_from
 from tuimail.store.indexing import sort_subject as _sort_subject
@@ -319,8 +318,11 @@ class Store(Pop3State):
                     )
                     changes.updated.append(name)
         # Files go only after the rows are gone: a crash in between leaves orphans, not holes.
-        for path in doomed:
-            shutil.rmtree(path, ignore_errors=True)
+        if doomed:
+            import shutil  # not at module level: it pulls in bz2 and lzma; rarely needed
+
+            for path in doomed:
+                shutil.rmtree(path, ignore_errors=True)
         return changes
 
     def folders(self, account: str | None = None) -> list[FolderRow]:
@@ -1060,6 +1062,8 @@ class Store(Pop3State):
         return [self._summary(r) for r in self._q(sql, params)]
 
     def search(self, text: str, limit: int | None = None) -> list[int]:
+        from tuimail.store import query  # the query parser: only searches need it
+
         sql, params = query.to_sql(query.parse(text), limit)
         try:
             return [r[0] for r in self._conn.execute(sql, params)]
