@@ -21,7 +21,7 @@ from tuimail.errors import AuthError, NetworkError, TLSError
 from tuimail.models import Protocol, TLSMode
 from tuimail.secrets import Secret
 from tuimail.store import Store
-from tuimail.sync import pop3_engine
+from tuimail.sync import helper, pop3_engine
 from tuimail.sync.pop3_engine import Pop3Session
 from tuimail.sync.session import SyncProgress, SyncSummary
 
@@ -375,7 +375,7 @@ def test_crash_after_store_before_dele_in_process(
 # ----------------------------------------------------------------------------- parallel parsing
 
 
-class RecordingHelper(pop3_engine._Helper):
+class RecordingHelper(pop3_engine.PrepareHelper):
     made: ClassVar[list[RecordingHelper]] = []
 
     def __init__(self, parallel: bool) -> None:
@@ -389,7 +389,7 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingHelper]:
     RecordingHelper.made = []
     monkeypatch.setattr(pop3_engine, "BATCH_MESSAGES", 4)
     monkeypatch.setattr(pop3_engine, "PARALLEL_INDEX_MIN", 1)
-    monkeypatch.setattr(pop3_engine, "_Helper", RecordingHelper)
+    monkeypatch.setattr(pop3_engine, "PrepareHelper", RecordingHelper)
     return RecordingHelper.made
 
 
@@ -416,7 +416,7 @@ def test_a_helper_that_dies_falls_back_to_inline(
     small_batches: list[RecordingHelper],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(pop3_engine, "_HELPER", "import sys; sys.stdin.read(10); sys.exit(3)")
+    monkeypatch.setattr(helper, "_HELPER", "import sys; sys.stdin.read(10); sys.exit(3)")
     deliver(dovecot, mail_user, range(10))
     assert sync(pop3_account(dovecot, mail_user), store, mail_user).new == 10
     assert small_batches[0].started and small_batches[0]._proc is None

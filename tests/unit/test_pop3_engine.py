@@ -321,7 +321,7 @@ def test_pop3_add_publishes_a_prepared_batch(store: Store) -> None:
 
     folder = inbox(store)
     store.pop3_add(folder, [("old", msg(1))], NOW)
-    box = store.pop3_folder_dir(folder)
+    box = store.folder_dir(folder)
     items = [("old", msg(1)), ("new", msg(2)), ("new", msg(2))]
     prepared = prepare(box, [m.raw for _, m in items])
     assert len(list((box / "tmp").iterdir())) == 3
@@ -337,10 +337,10 @@ def test_pop3_add_rejects_a_prepared_batch_that_does_not_match(store: Store) -> 
     from tuimail.store.pop3state import prepare
 
     folder = inbox(store)
-    box = store.pop3_folder_dir(folder)
+    box = store.folder_dir(folder)
     prepared = prepare(box, [msg(1).raw])
     with pytest.raises(ValueError, match="one to one"):
         store.pop3_add(folder, [("a", msg(1)), ("b", msg(2))], NOW, prepared=prepared)
     assert list((box / "tmp").iterdir()) == []
-    store.pop3_discard(folder, prepare(box, [msg(3).raw]))
+    store.discard_prepared(folder, prepare(box, [msg(3).raw]))
     assert list((box / "tmp").iterdir()) == []

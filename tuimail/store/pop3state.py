@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from tuimail.errors import StoreError
 from tuimail.models import Flags
 from tuimail.store import maildir
-from tuimail.store.indexing import Indexed, index_message
+from tuimail.store.indexing import Indexed, index_headers, index_message
 from tuimail.store.types import NewMessage
 
 if TYPE_CHECKING:
@@ -204,29 +204,45 @@ class Prepared:
     item, ready for `pop3_add`; done by `prepare`, in the POP3 engine's helper process."""
 
     indexed: list[Indexed]
-    bases: list[str]
+    bases: list[str | None]  # None: a header block, no file
+
+    def files(self) -> list[str]:
+        return [b for b in self.bases if b is not None]
 
 
-def prepare(folder_dir: Path, raws: Sequence[bytes]) -> Prepared:
-    return Prepared([index_message(raw) for raw in raws], write_tmp(folder_dir, raws))
+def prepare(
+    folder_dir: Path, raws: Sequence[bytes], complete: Sequence[bool] | None = None
+) -> Prepared:
+    """Parse a batch for the index and write its complete messages to `tmp/`. `complete`
+    says which items are whole messages (default: all); the others are header blocks,
+    indexed as such and given no file (base None)."""
+    if complete is None:
+        return Prepared([index_message(raw) for raw in raws], list(write_tmp(folder_dir, raws)))
+    if len(complete) != len(raws):
+        raise ValueError("complete must match raws one to one")
+    pairs = list(zip(raws, complete, strict=True))
+    indexed = [index_message(raw) if whole else index_headers(raw) for raw, whole in pairs]
+    written = iter(write_tmp(folder_dir, [raw for raw, whole in pairs if whole]))
+    return Prepared(indexed, [next(written) if whole else None for whole in complete])
 
 
 def serve_prepare(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-    """The POP3 engine's helper (a child process): reads pickled `(folder_dir, raws)`
-    requests until EOF and answers each with a pickled `Prepared`, or with a string saying
-    why it could not (the parent then does the batch itself)."""
+    """The sync engines' helper (a child process): reads pickled `(folder_dir, raws)` or
+    `(folder_dir, raws, complete)` requests until EOF and answers each with a pickled
+    `Prepared`, or with a string saying why it could not (the parent then does the batch itself)."""
     import pickle  # only the helper process needs it
 
     source = stdin or sys.stdin.buffer
     sink = stdout or sys.stdout.buffer
     while True:
         try:
-            folder_dir, raws = pickle.load(source)  # noqa: S301 - from our own parent
+            request = pickle.load(source)  # noqa: S301 - from our own parent
         except EOFError:
             return
+        folder_dir, raws, complete = (*request, None)[:3]
         answer: Prepared | str
         try:
-            answer = prepare(Path(folder_dir), raws)
+            answer = prepare(Path(folder_dir), raws, complete)
         except Exception as exc:  # reported to the parent, which falls back
             answer = f"{type(exc).__name__}: {exc}"
         pickle.dump(answer, sink, pickle.HIGHEST_PROTOCOL)
@@ -287,9 +303,12 @@ class Pop3State:
             raise ValueError("pop3_add takes complete messages only")
         folder = self._folder(folder_id)
         fdir = self._fdir(folder)
-        if prepared is not None and not len(prepared.indexed) == len(prepared.bases) == len(items):
-            discard_tmp(fdir, prepared.bases)
-            raise ValueError("prepared must match items one to one")
+        files: list[str] = []
+        if prepared is not None:
+            files = prepared.files()
+            if not len(prepared.indexed) == len(files) == len(items):
+                discard_tmp(fdir, files)
+                raise ValueError("prepared must match items one to one, each with its file")
         known = Pop3State._pop3_known(self._conn, folder.account_id, [k for k, _ in items])
         fresh: list[int] = []
         taken: set[str] = set()
@@ -300,7 +319,7 @@ class Pop3State:
         result: list[int | None] = [None] * len(items)
         if prepared is not None:
             fresh_set = set(fresh)
-            discard_tmp(fdir, (b for i, b in enumerate(prepared.bases) if i not in fresh_set))
+            discard_tmp(fdir, (b for i, b in enumerate(files) if i not in fresh_set))
         if not fresh:
             return result
         # Parse and write outside the transaction: other processes keep writing meanwhile.
@@ -309,7 +328,7 @@ class Pop3State:
             bases = deliver_batch(fdir, [(items[i][1].raw, items[i][1].flags) for i in fresh])
         else:
             indexed = [prepared.indexed[i] for i in fresh]
-            bases = [prepared.bases[i] for i in fresh]
+            bases = [files[i] for i in fresh]
             try:
                 link_cur(fdir, [(bases[j], items[i][1].flags) for j, i in enumerate(fresh)])
             except BaseException:
@@ -358,14 +377,6 @@ class Pop3State:
         for base, flags in unused:
             maildir.remove(fdir, base, flags)
         return result
-
-    def pop3_folder_dir(self: _StoreCore, folder_id: int) -> Path:
-        """The Maildir directory of a folder (for `prepare` in the engine's helper)."""
-        return self._fdir(self._folder(folder_id))
-
-    def pop3_discard(self: _StoreCore, folder_id: int, prepared: Prepared) -> None:
-        """Remove the `tmp/` files of a prepared batch that will not be stored."""
-        discard_tmp(self._fdir(self._folder(folder_id)), prepared.bases)
 
     def pop3_forget(self: _StoreCore, account: str, keys: Iterable[str]) -> int:
         """Drop the records of `keys` (their messages are gone from the server, so a server

@@ -30,7 +30,7 @@ from tuimail.store.indexing import Indexed, address_text, index_headers, index_m
 from tuimail.store.indexing import sort_from as _sort_from
 from tuimail.store.indexing import sort_subject as _sort_subject
 from tuimail.store.paths import checked_path, dir_name, fsync_dir
-from tuimail.store.pop3state import Pop3State
+from tuimail.store.pop3state import Pop3State, Prepared, discard_tmp, link_cur
 from tuimail.store.rows import (
     envelope_extra,
     envelope_from_row,
@@ -491,38 +491,90 @@ class Store(Pop3State):
             server = server.with_changes(add, remove)
         return server
 
-    def add_messages(self, folder_id: int, items: Sequence[NewMessage]) -> list[int]:
-        return self._add(folder_id, items, append_op=False)
+    def add_messages(
+        self, folder_id: int, items: Sequence[NewMessage], *, prepared: Prepared | None = None
+    ) -> list[int]:
+        """Store messages from the server (see store-api.md). `prepared`, when given, is
+        this batch already parsed and its complete messages written to `tmp/` by
+        `pop3state.prepare` (an engine's helper process does that one batch ahead); its
+        files are published or removed here in every case."""
+        return self._add(folder_id, items, append_op=False, prepared=prepared)
 
-    def _add(self, folder_id: int, items: Sequence[NewMessage], append_op: bool) -> list[int]:
-        if not items:
-            return []
+    def folder_dir(self, folder_id: int) -> Path:
+        """The Maildir directory of a folder (for `pop3state.prepare` in a helper)."""
+        return self._fdir(self._folder(folder_id))
+
+    def discard_prepared(self, folder_id: int, prepared: Prepared) -> None:
+        """Remove the `tmp/` files of a prepared batch that will not be stored."""
+        discard_tmp(self._fdir(self._folder(folder_id)), prepared.files())
+
+    def _add(
+        self,
+        folder_id: int,
+        items: Sequence[NewMessage],
+        append_op: bool,
+        prepared: Prepared | None = None,
+    ) -> list[int]:
         folder = self._folder(folder_id)
         fdir = self._fdir(folder)
+        if prepared is not None and not (
+            len(prepared.indexed) == len(prepared.bases) == len(items)
+            and all(
+                (base is not None) == item.complete
+                for base, item in zip(prepared.bases, items, strict=True)
+            )
+        ):
+            discard_tmp(fdir, prepared.files())
+            raise ValueError("prepared must match items one to one")
+        if not items:
+            return []
         # Parse outside the transaction: other processes keep writing meanwhile.
-        indexed = [index_message(i.raw) if i.complete else index_headers(i.raw) for i in items]
+        if prepared is not None:
+            indexed = prepared.indexed
+        else:
+            indexed = [index_message(i.raw) if i.complete else index_headers(i.raw) for i in items]
         uids = [i.uid for i in items if i.uid is not None]
-        with_body = {
-            uid for uid, row in self._existing(self._conn, folder_id, uids).items() if row[1]
-        }
+        try:
+            with_body = {
+                uid for uid, row in self._existing(self._conn, folder_id, uids).items() if row[1]
+            }
+        except BaseException:
+            if prepared is not None:
+                discard_tmp(fdir, prepared.files())
+            raise
+        wanted = [i.complete and i.uid not in with_body for i in items]
         written: list[tuple[str, Flags]] = []
         bases: list[str | None] = []
         try:
-            wanted = [i.complete and i.uid not in with_body for i in items]
-            new_files = iter(
-                maildir.deliver_many(
-                    fdir, [(i.raw, i.flags) for i, w in zip(items, wanted, strict=True) if w]
+            if prepared is not None:
+                discard_tmp(
+                    fdir,
+                    [b for b, w in zip(prepared.bases, wanted, strict=True) if b and not w],
                 )
-            )
-            for item, want in zip(items, wanted, strict=True):
-                if want:
-                    base = next(new_files)
-                    written.append((base, item.flags))
-                    bases.append(base)
-                else:
-                    bases.append(None)
-            if written:
-                maildir.sync_dirs(fdir)
+                bases = [b if w else None for b, w in zip(prepared.bases, wanted, strict=True)]
+                to_link = [(b, i.flags) for b, i in zip(bases, items, strict=True) if b]
+                try:
+                    if to_link:
+                        link_cur(fdir, to_link)
+                except BaseException:
+                    discard_tmp(fdir, [b for b, _ in to_link])
+                    raise
+                written = to_link
+            else:
+                new_files = iter(
+                    maildir.deliver_many(
+                        fdir, [(i.raw, i.flags) for i, w in zip(items, wanted, strict=True) if w]
+                    )
+                )
+                for item, want in zip(items, wanted, strict=True):
+                    if want:
+                        base = next(new_files)
+                        written.append((base, item.flags))
+                        bases.append(base)
+                    else:
+                        bases.append(None)
+                if written:
+                    maildir.sync_dirs(fdir)
             with self._write() as conn:
                 ids, unused = self._store_new(conn, folder, items, indexed, bases)
                 if append_op:

@@ -18,7 +18,9 @@ it with a reason (`drop_op`), a network error stops the replay (the worker recon
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,8 +49,10 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.models import Flags, FolderInfo, FolderRole, FolderState, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
 from tuimail.store import NewMessage, PendingOp, Store
+from tuimail.store.pop3state import Prepared
 from tuimail.store.types import FolderRow
 from tuimail.sync import plan
+from tuimail.sync.helper import PARALLEL_MIN, PrepareHelper
 from tuimail.sync.plan import FlagDelta, Mode, Selected
 from tuimail.sync.session import FolderResult, ProgressFn, SyncProgress, SyncSummary
 
@@ -381,48 +385,80 @@ class ImapSession:
             sets, max_seen = self._known_new(conn, row, sel, start, returned, tally)
             expected = None
 
-        def flush() -> None:
-            nonlocal batch, batch_bytes, stored_through
-            if not batch:
-                return
-            self.store.add_messages(row.id, batch)
+        # A helper process parses and writes files one batch ahead of the store; each
+        # waiting batch carries the UID its storing lets the folder state move to (0: none).
+        helper = PrepareHelper(parallel=(expected or 0) >= PARALLEL_MIN)
+        folder_dir = self.store.folder_dir(row.id)
+        waiting: deque[tuple[list[NewMessage], Callable[[], Prepared | None], int]] = deque()
+
+        def store(items: list[NewMessage], prepared: Prepared | None, through: int) -> None:
+            nonlocal stored_through
+            self.store.add_messages(row.id, items, prepared=prepared)
             if with_body:
-                tally.bodies += sum(1 for m in batch if m.complete)
-            batch, batch_bytes = [], 0
-            if ascending:
-                stored_through = last_uid
+                tally.bodies += sum(1 for m in items if m.complete)
+            if through:
+                stored_through = through
                 self.store.set_folder_state(
                     row.id, plan.progress_state(state, sel, reset, stored_through)
                 )
             progress(SyncProgress(self.name, row.name, "headers", len(returned), expected))
 
-        progress(SyncProgress(self.name, row.name, "headers", 0, expected))
-        for f in conn.fetch(sets, items, window=1):
-            uid = f.uid
-            if uid is None or uid < start or uid in returned:
-                continue  # `n:*` also returns the last message when nothing is new
-            returned.add(uid)
-            if uid < last_uid:
-                ascending = False
-            last_uid = max(last_uid, uid)
-            raw = f.body if with_body else f.header
-            if isinstance(raw, ip.TooLarge):
-                too_large.append(uid)
-                continue
-            batch.append(
-                NewMessage(
-                    uid=uid,
-                    flags=f.flags or Flags(),
-                    size=f.size or 0,
-                    internaldate=f.internaldate,
-                    raw=raw or b"",
-                    complete=with_body and raw is not None,
+        def flush(final: bool = False) -> None:
+            """Hand the batch to the helper and store the one it prepared before, so that
+            parsing overlaps storing and downloading; the helper never holds two batches."""
+            nonlocal batch, batch_bytes
+            ready = waiting.popleft() if waiting else None
+            answer = ready[1]() if ready else None
+            if batch:
+                result = helper.submit(
+                    folder_dir, [m.raw for m in batch], [m.complete for m in batch]
                 )
-            )
-            batch_bytes += len(raw or b"")
-            if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
-                flush()
-        flush()
+                waiting.append((batch, result, last_uid if ascending else 0))
+                batch, batch_bytes = [], 0
+            if ready:
+                store(ready[0], answer, ready[2])
+            while waiting and (final or not helper.parallel):
+                items, result, through = waiting.popleft()
+                store(items, result(), through)
+
+        progress(SyncProgress(self.name, row.name, "headers", 0, expected))
+        try:
+            for f in conn.fetch(sets, items, window=1):
+                uid = f.uid
+                if uid is None or uid < start or uid in returned:
+                    continue  # `n:*` also returns the last message when nothing is new
+                returned.add(uid)
+                if uid < last_uid:
+                    ascending = False
+                last_uid = max(last_uid, uid)
+                raw = f.body if with_body else f.header
+                if isinstance(raw, ip.TooLarge):
+                    too_large.append(uid)
+                    continue
+                batch.append(
+                    NewMessage(
+                        uid=uid,
+                        flags=f.flags or Flags(),
+                        size=f.size or 0,
+                        internaldate=f.internaldate,
+                        raw=raw or b"",
+                        complete=with_body and raw is not None,
+                    )
+                )
+                batch_bytes += len(raw or b"")
+                if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
+                    flush()
+            flush(final=True)
+        except BaseException:
+            # The batches the helper prepared will not be stored: remove their tmp/ files.
+            while waiting:
+                with contextlib.suppress(Exception):
+                    prepared = waiting.popleft()[1]()
+                    if prepared is not None:
+                        self.store.discard_prepared(row.id, prepared)
+            raise
+        finally:
+            helper.close()
         if too_large:
             # Listed with their headers only; `fetch_body` refuses them with a clear error.
             self._store_headers(conn, row, too_large)

@@ -14,7 +14,7 @@ lock is never held while idle and deletions are committed promptly):
    Maildir files durable and commits the index rows *and the key records* in one durable
    transaction. A key already recorded (another process got there first) is never stored
    twice. For big downloads a helper process parses each batch and writes its files to
-   `tmp/` while the next batch downloads (`_Helper`); the store then links and commits.
+   `tmp/` while the next batch downloads (`sync/helper.py`); the store then links and commits.
 4. DELE for what is due (only keys already durably stored), then QUIT, which is when the
    server really deletes. Then the records of the deleted keys are forgotten.
 
@@ -31,20 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import pickle
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import IO
 
-import tuimail
 from tuimail.backends import pop3
 from tuimail.backends.pop3 import Pop3Client
 from tuimail.config import AccountConfig, IncomingConfig
@@ -53,6 +46,7 @@ from tuimail.models import Flags, FolderInfo, FolderRole, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
 from tuimail.store import NewMessage, Store
 from tuimail.store.pop3state import Prepared
+from tuimail.sync.helper import PARALLEL_MIN, PrepareHelper
 from tuimail.sync.session import FolderResult, ProgressFn, SyncProgress, SyncSummary
 
 log = logging.getLogger(__name__)
@@ -63,10 +57,8 @@ INBOX = "INBOX"
 # which the next sync fetches again.
 BATCH_MESSAGES = 500
 BATCH_BYTES = 8 * 1024 * 1024
-# Parsing a message for the index (~0.3 ms of pure CPU) and creating its file are the
-# largest costs of a big download: from this many new messages on, a helper process does
-# both one batch ahead of the store (starting it costs ~0.3 s, so small downloads don't).
-PARALLEL_INDEX_MIN = 2000
+# From this many new messages on, a helper process parses and writes files one batch ahead.
+PARALLEL_INDEX_MIN = PARALLEL_MIN
 # Progress is reported at least this often (messages).
 PROGRESS_EVERY = 100
 # A sync reconnects after a message spoils the stream; each reconnect skips at least one
@@ -180,88 +172,6 @@ def plan(
 
 # (message number, key, message) of each message in a batch, in download order.
 _Batch = list[tuple[int, str, NewMessage]]
-
-
-class _Helper:
-    """Prepares batches for the store in a helper process: parses each message for the
-    index and writes it to the folder's `tmp/` (`pop3state.prepare`), so that the main
-    process only downloads, links files into `cur/` and commits.
-
-    The helper is a plain `python -c` child that reads pickled requests on stdin and
-    answers on stdout (`pop3state.serve_prepare`). Unlike multiprocessing it never forks a
-    threaded program and never re-imports the host's `__main__`. At most one batch is in
-    the helper: it is sent, the next batch downloads meanwhile, then the answer is read,
-    so neither side can block the other on a full pipe. A helper that cannot start, fails
-    a batch or dies makes the store do that batch itself (answer None).
-    """
-
-    def __init__(self, parallel: bool) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        if parallel and (os.cpu_count() or 1) > 1:
-            self._start()
-
-    def _start(self) -> None:
-        root = str(Path(tuimail.__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", _HELPER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-        except OSError as exc:
-            log.warning("no POP3 helper process (%s): preparing batches inline", exc)
-            self._proc = None
-
-    @property
-    def parallel(self) -> bool:
-        return self._proc is not None
-
-    def submit(self, folder_dir: Path, raws: list[bytes]) -> Callable[[], Prepared | None]:
-        proc = self._proc
-        if proc is None or proc.stdin is None or proc.stdout is None:
-            return lambda: None
-        try:
-            pickle.dump((str(folder_dir), raws), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            proc.stdin.flush()
-        except (OSError, ValueError):
-            self.close()
-            return lambda: None
-        stdout = proc.stdout
-        return lambda: self._collect(stdout, len(raws))
-
-    def _collect(self, stdout: IO[bytes], count: int) -> Prepared | None:
-        try:
-            answer: Prepared | str = pickle.load(stdout)  # noqa: S301 - our own child
-        except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-            log.warning("POP3 helper process failed (%s): preparing batches inline", exc)
-            self.close()
-            return None
-        if isinstance(answer, str):
-            log.warning("POP3 helper could not prepare a batch (%s): doing it inline", answer)
-            return None
-        return answer if len(answer.bases) == count else None
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(OSError):
-            if proc.stdin is not None:
-                proc.stdin.close()  # EOF: the helper exits
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-_HELPER = "from tuimail.store.pop3state import serve_prepare; serve_prepare()"
 
 
 @dataclass
@@ -486,8 +396,8 @@ class Pop3Session:
         raw_keys: dict[int, str] = {}
         batch: _Batch = []
         batch_bytes = 0
-        helper = _Helper(parallel=len(todo.download) >= PARALLEL_INDEX_MIN)
-        folder_dir = self.store.pop3_folder_dir(folder_id)
+        helper = PrepareHelper(parallel=len(todo.download) >= PARALLEL_INDEX_MIN)
+        folder_dir = self.store.folder_dir(folder_id)
         waiting: deque[tuple[_Batch, Callable[[], Prepared | None]]] = deque()
 
         def store(items: _Batch, prepared: Prepared | None) -> None:
@@ -529,7 +439,7 @@ class Pop3Session:
                 with contextlib.suppress(Exception):
                     prepared = result()
                     if prepared is not None:
-                        self.store.pop3_discard(folder_id, prepared)
+                        self.store.discard_prepared(folder_id, prepared)
 
         try:
             for item in client.retrieve(todo.download, max_size):
