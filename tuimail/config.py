@@ -13,25 +13,43 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuimail import locations
 from tuimail.errors import ConfigError
-from tuimail.models import Protocol, TLSMode
+from tuimail.models import Frozen, Protocol, TLSMode
 
+# The types here are `Frozen` (see tuimail.models), not dataclasses: every `tuimail send`
+# loads this module, and compiling dataclass methods for them cost ~8 ms of its start.
+_set = object.__setattr__
 _REQUIRED: Any = object()
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(Frozen):
+    __slots__ = ("choices", "default", "doc", "example", "key", "kind")
     key: str
     kind: type
     doc: str
-    default: Any = _REQUIRED
-    choices: tuple[str, ...] = ()
-    example: Any = None
+    default: Any
+    choices: tuple[str, ...]
+    example: Any
+
+    def __init__(
+        self,
+        key: str,
+        kind: type,
+        doc: str,
+        default: Any = _REQUIRED,
+        choices: tuple[str, ...] = (),
+        example: Any = None,
+    ) -> None:
+        _set(self, "key", key)
+        _set(self, "kind", kind)
+        _set(self, "doc", doc)
+        _set(self, "default", default)
+        _set(self, "choices", choices)
+        _set(self, "example", example)
 
     @property
     def required(self) -> bool:
@@ -167,12 +185,18 @@ DEFAULT_PORTS: Mapping[tuple[str, str], int] = {
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Frozen):
+    __slots__ = ("file", "hint", "key", "message")
     file: str
     key: str
     message: str
-    hint: str = ""
+    hint: str
+
+    def __init__(self, file: str, key: str, message: str, hint: str = "") -> None:
+        _set(self, "file", file)
+        _set(self, "key", key)
+        _set(self, "message", message)
+        _set(self, "hint", hint)
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.key}" if self.key else self.file
@@ -180,71 +204,228 @@ class Problem:
         return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(Frozen):
+    __slots__ = (
+        "allow_plaintext", "auth", "ca_file", "host", "oauth2_token_command",
+        "password_command", "port", "timeout", "tls", "username",
+    )  # fmt: skip
     host: str
     port: int
     tls: TLSMode
     username: str
-    password_command: str = ""
-    oauth2_token_command: str = ""
-    auth: str = "auto"
-    ca_file: Path | None = None
-    allow_plaintext: bool = False
-    timeout: float = 30.0
+    password_command: str
+    oauth2_token_command: str
+    auth: str
+    ca_file: Path | None
+    allow_plaintext: bool
+    timeout: float
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: TLSMode,
+        username: str,
+        password_command: str = "",
+        oauth2_token_command: str = "",
+        auth: str = "auto",
+        ca_file: Path | None = None,
+        allow_plaintext: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        _set(self, "host", host)
+        _set(self, "port", port)
+        _set(self, "tls", tls)
+        _set(self, "username", username)
+        _set(self, "password_command", password_command)
+        _set(self, "oauth2_token_command", oauth2_token_command)
+        _set(self, "auth", auth)
+        _set(self, "ca_file", ca_file)
+        _set(self, "allow_plaintext", allow_plaintext)
+        _set(self, "timeout", timeout)
 
 
-@dataclass(frozen=True)
 class IncomingConfig(ServerConfig):
-    protocol: Protocol = Protocol.IMAP
-    path: Path | None = None
-    bodies: str = "recent"
-    recent_days: int = 30
-    subscribed_only: bool = False
-    leave_on_server: bool = True
-    delete_after_days: int = 0
-    max_message_size: int = 50 * 1024 * 1024
-    poll_interval: int = 300
+    __slots__ = (
+        "bodies", "delete_after_days", "leave_on_server", "max_message_size", "path",
+        "poll_interval", "protocol", "recent_days", "subscribed_only",
+    )  # fmt: skip
+    protocol: Protocol
+    path: Path | None
+    bodies: str
+    recent_days: int
+    subscribed_only: bool
+    leave_on_server: bool
+    delete_after_days: int
+    max_message_size: int
+    poll_interval: int
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: TLSMode,
+        username: str,
+        password_command: str = "",
+        oauth2_token_command: str = "",
+        auth: str = "auto",
+        ca_file: Path | None = None,
+        allow_plaintext: bool = False,
+        timeout: float = 30.0,
+        protocol: Protocol = Protocol.IMAP,
+        path: Path | None = None,
+        bodies: str = "recent",
+        recent_days: int = 30,
+        subscribed_only: bool = False,
+        leave_on_server: bool = True,
+        delete_after_days: int = 0,
+        max_message_size: int = 50 * 1024 * 1024,
+        poll_interval: int = 300,
+    ) -> None:
+        super().__init__(
+            host,
+            port,
+            tls,
+            username,
+            password_command,
+            oauth2_token_command,
+            auth,
+            ca_file,
+            allow_plaintext,
+            timeout,
+        )
+        _set(self, "protocol", protocol)
+        _set(self, "path", path)
+        _set(self, "bodies", bodies)
+        _set(self, "recent_days", recent_days)
+        _set(self, "subscribed_only", subscribed_only)
+        _set(self, "leave_on_server", leave_on_server)
+        _set(self, "delete_after_days", delete_after_days)
+        _set(self, "max_message_size", max_message_size)
+        _set(self, "poll_interval", poll_interval)
 
 
-@dataclass(frozen=True)
 class OutgoingConfig(ServerConfig):
-    save_sent: bool = True
+    __slots__ = ("save_sent",)
+    save_sent: bool
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: TLSMode,
+        username: str,
+        password_command: str = "",
+        oauth2_token_command: str = "",
+        auth: str = "auto",
+        ca_file: Path | None = None,
+        allow_plaintext: bool = False,
+        timeout: float = 30.0,
+        save_sent: bool = True,
+    ) -> None:
+        super().__init__(
+            host,
+            port,
+            tls,
+            username,
+            password_command,
+            oauth2_token_command,
+            auth,
+            ca_file,
+            allow_plaintext,
+            timeout,
+        )
+        _set(self, "save_sent", save_sent)
 
 
-@dataclass(frozen=True)
-class AccountConfig:
+class AccountConfig(Frozen):
+    __slots__ = (
+        "address", "aliases", "default", "display_name", "incoming", "name", "outgoing",
+        "signature", "trusted_authserv_id",
+    )  # fmt: skip
     name: str  # the key under [accounts]
     address: str
-    display_name: str = ""
-    default: bool = False
-    aliases: tuple[str, ...] = ()
-    signature: str = ""
-    trusted_authserv_id: str = ""
-    incoming: IncomingConfig | None = None
-    outgoing: OutgoingConfig | None = None
+    display_name: str
+    default: bool
+    aliases: tuple[str, ...]
+    signature: str
+    trusted_authserv_id: str
+    incoming: IncomingConfig | None
+    outgoing: OutgoingConfig | None
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        display_name: str = "",
+        default: bool = False,
+        aliases: tuple[str, ...] = (),
+        signature: str = "",
+        trusted_authserv_id: str = "",
+        incoming: IncomingConfig | None = None,
+        outgoing: OutgoingConfig | None = None,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "address", address)
+        _set(self, "display_name", display_name)
+        _set(self, "default", default)
+        _set(self, "aliases", aliases)
+        _set(self, "signature", signature)
+        _set(self, "trusted_authserv_id", trusted_authserv_id)
+        _set(self, "incoming", incoming)
+        _set(self, "outgoing", outgoing)
 
     def my_addresses(self) -> tuple[str, ...]:
         return (self.address.lower(), *(a.lower() for a in self.aliases))
 
 
-@dataclass(frozen=True)
-class UIConfig:
-    theme: str = ""
-    layout: str = "panes"
-    mouse: bool = True
-    bell: bool = False
-    page_scroll: bool = False
-    threads: bool = True
-    sort: str = "date"
-    keys: Mapping[str, str] = field(default_factory=dict)
+class UIConfig(Frozen):
+    __slots__ = ("bell", "keys", "layout", "mouse", "page_scroll", "sort", "theme", "threads")
+    theme: str
+    layout: str
+    mouse: bool
+    bell: bool
+    page_scroll: bool
+    threads: bool
+    sort: str
+    keys: Mapping[str, str]
+
+    def __init__(
+        self,
+        theme: str = "",
+        layout: str = "panes",
+        mouse: bool = True,
+        bell: bool = False,
+        page_scroll: bool = False,
+        threads: bool = True,
+        sort: str = "date",
+        keys: Mapping[str, str] | None = None,
+    ) -> None:
+        _set(self, "theme", theme)
+        _set(self, "layout", layout)
+        _set(self, "mouse", mouse)
+        _set(self, "bell", bell)
+        _set(self, "page_scroll", page_scroll)
+        _set(self, "threads", threads)
+        _set(self, "sort", sort)
+        _set(self, "keys", {} if keys is None else keys)
 
 
-@dataclass(frozen=True)
-class Config:
-    path: Path | None = None
-    accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
-    ui: UIConfig = field(default_factory=UIConfig)
+class Config(Frozen):
+    __slots__ = ("accounts", "path", "ui")
+    path: Path | None
+    accounts: Mapping[str, AccountConfig]
+    ui: UIConfig
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        accounts: Mapping[str, AccountConfig] | None = None,
+        ui: UIConfig | None = None,
+    ) -> None:
+        _set(self, "path", path)
+        _set(self, "accounts", {} if accounts is None else accounts)
+        _set(self, "ui", UIConfig() if ui is None else ui)
 
     def account(self, name: str | None = None) -> AccountConfig:
         """The named account, or the default one; ConfigError says what exists."""
