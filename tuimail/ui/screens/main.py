@@ -27,6 +27,7 @@ from tuimail.errors import TuimailError
 from tuimail.models import FolderRole, MessageSummary
 from tuimail.store.types import FolderRow, SortKey, ThreadRow
 from tuimail.ui import threads
+from tuimail.ui.compositor import RowCompositor
 from tuimail.ui.model import Actions, Change, View, load_ids, load_thread_rows
 from tuimail.ui.widgets.folder_tree import FolderTree
 from tuimail.ui.widgets.message_list import MessageList
@@ -95,6 +96,7 @@ class MainScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._compositor = RowCompositor()  # a cursor move renders two rows, not the screen
         self.view: View | None = None
         self.previous_view: View | None = None
         self.sort = SortKey.DATE
@@ -106,6 +108,7 @@ class MainScreen(Screen[None]):
         self.filter_text = ""
         self._sidebar_forced: bool | None = None
         self._preview_timer: Timer | None = None
+        self._preview_due = 0.0  # time.monotonic() when the preview follows the cursor
         self._read_timer: Timer | None = None
         self._filter_timer: Timer | None = None
         self._position_timer: Timer | None = None
@@ -349,15 +352,30 @@ class MainScreen(Screen[None]):
             self._position_timer = self.set_timer(POSITION_DELAY, self._update_position)
         if self._read_timer is not None:
             self._read_timer.stop()
+            self._read_timer = None
         if not self.panes:
             return
-        if self._preview_timer is not None:
-            self._preview_timer.stop()
         if event.message_id is None:
+            if self._preview_timer is not None:
+                self._preview_timer.stop()
+                self._preview_timer = None
             self.preview.clear()
             return
-        mid = event.message_id
-        self._preview_timer = self.set_timer(PREVIEW_DELAY, lambda: self._show_preview(mid))
+        # The preview follows PREVIEW_DELAY after the last move. Holding j does not stop and
+        # start a timer per row (a task each): the one timer running looks again when due.
+        self._preview_due = time.monotonic() + PREVIEW_DELAY
+        if self._preview_timer is None:
+            self._preview_timer = self.set_timer(PREVIEW_DELAY, self._preview_when_due)
+
+    def _preview_when_due(self) -> None:
+        wait = self._preview_due - time.monotonic()
+        if wait > 0.002:
+            self._preview_timer = self.set_timer(wait, self._preview_when_due)
+            return
+        self._preview_timer = None
+        mid = self.message_list.cursor_id
+        if mid is not None and self.panes:
+            self._show_preview(mid)
 
     def _update_position(self) -> None:
         self._position_timer = None
