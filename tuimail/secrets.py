@@ -10,10 +10,10 @@ import os
 import re
 import shlex
 import subprocess
-from dataclasses import dataclass
 from typing import Literal
 
 from tuimail.errors import SecretError
+from tuimail.models import Frozen
 
 Direction = Literal["incoming", "outgoing"]
 
@@ -23,11 +23,14 @@ COMMAND_TIMEOUT = 30.0
 _SHELL_CHARS = re.compile(r"[|&;<>()$`*?\[\]{}~!#\n]")
 
 
-@dataclass(frozen=True)
-class Secret:
+class Secret(Frozen):
     """A secret that does not show itself in reprs, logs or tracebacks."""
 
+    __slots__ = ("value",)
     value: str
+
+    def __init__(self, value: str) -> None:
+        object.__setattr__(self, "value", value)
 
     def __repr__(self) -> str:
         return "Secret(***)"

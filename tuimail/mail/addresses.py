@@ -12,24 +12,34 @@ mis-splits `a@b@c`). A fast path handles the common forms without tokenizing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from tuimail.mail.encoding import decode_words, flatten
-from tuimail.models import Address
+from tuimail.models import Address, Frozen
+
+_set = object.__setattr__  # sets a field of a Frozen value in its __init__
 
 __all__ = ["Token", "parse_address_header", "split_mailboxes", "tokenize"]
 
 _MAX_ADDRESSES = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(Frozen):
+    __slots__ = ("end", "kind", "space_before", "start", "text")
     kind: str  # "atom", "quoted", "comment", "special" (one of < > , : ;)
     text: str  # raw text (quoted strings with their quotes; a comment's inner text)
     space_before: bool  # whitespace or a comment separated it from the previous token
-    start: int = 0  # offsets of the token in the parsed value
-    end: int = 0
+    start: int  # offsets of the token in the parsed value
+    end: int
+
+    def __init__(
+        self, kind: str, text: str, space_before: bool, start: int = 0, end: int = 0
+    ) -> None:
+        _set(self, "kind", kind)
+        _set(self, "text", text)
+        _set(self, "space_before", space_before)
+        _set(self, "start", start)
+        _set(self, "end", end)
 
 
 _TOKEN = re.compile(

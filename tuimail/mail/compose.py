@@ -18,7 +18,6 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from email import policy as email_policy
 from email.headerregistry import Address as HeaderAddress
@@ -30,7 +29,7 @@ import tuimail
 from tuimail.errors import NotFoundError, UsageError
 from tuimail.mail.addresses import _mailboxes, _norm_name, split_mailboxes, tokenize
 from tuimail.mail.sanitize import safe_filename, sanitize_text
-from tuimail.models import Address
+from tuimail.models import Address, Frozen
 
 if TYPE_CHECKING:
     from tuimail.mail.parse import ParsedMessage
@@ -57,26 +56,59 @@ __all__ = [
 MAX_REFERENCES = 20  # ids kept in References: the root plus the nearest ancestors
 
 
-@dataclass(frozen=True, slots=True)
-class AttachmentSpec:
+_set = object.__setattr__  # sets a field of a Frozen value in its __init__
+
+
+class AttachmentSpec(Frozen):
+    __slots__ = ("content_type", "data", "filename", "inline")
     filename: str  # the name the recipient sees (path components are dropped)
     data: bytes
-    content_type: str = ""  # guessed from the file name when empty
-    inline: bool = False
+    content_type: str  # guessed from the file name when empty
+    inline: bool
+
+    def __init__(
+        self, filename: str, data: bytes, content_type: str = "", inline: bool = False
+    ) -> None:
+        _set(self, "filename", filename)
+        _set(self, "data", data)
+        _set(self, "content_type", content_type)
+        _set(self, "inline", inline)
 
 
-@dataclass(frozen=True, slots=True)
-class Draft:
+class Draft(Frozen):
     """The editable fields of a message being written."""
 
-    to: tuple[Address, ...] = ()
-    cc: tuple[Address, ...] = ()
-    bcc: tuple[Address, ...] = ()
-    subject: str = ""
-    body: str = ""
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
-    attachments: tuple[AttachmentSpec, ...] = ()
+    __slots__ = (
+        "attachments", "bcc", "body", "cc", "in_reply_to", "references", "subject", "to",
+    )  # fmt: skip
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    subject: str
+    body: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    attachments: tuple[AttachmentSpec, ...]
+
+    def __init__(
+        self,
+        to: tuple[Address, ...] = (),
+        cc: tuple[Address, ...] = (),
+        bcc: tuple[Address, ...] = (),
+        subject: str = "",
+        body: str = "",
+        in_reply_to: str = "",
+        references: tuple[str, ...] = (),
+        attachments: tuple[AttachmentSpec, ...] = (),
+    ) -> None:
+        _set(self, "to", to)
+        _set(self, "cc", cc)
+        _set(self, "bcc", bcc)
+        _set(self, "subject", subject)
+        _set(self, "body", body)
+        _set(self, "in_reply_to", in_reply_to)
+        _set(self, "references", references)
+        _set(self, "attachments", attachments)
 
 
 # --- addresses ------------------------------------------------------------------------------

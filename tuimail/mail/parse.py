@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_tz
 from functools import lru_cache
@@ -36,9 +35,10 @@ from tuimail.mail.encoding import (
     flatten,
     parse_params,
 )
-from tuimail.mail.htmltext import strip_tags
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.models import Address, Attachment, Envelope
+from tuimail.models import Address, Attachment, Envelope, Frozen
+
+_set = object.__setattr__  # sets a field of a Frozen value in its __init__
 
 __all__ = [
     "HeaderSummary",
@@ -404,13 +404,18 @@ def _envelope(
 _ADDRESS_NAMES = ("from", "sender", "reply-to", "to", "cc", "bcc")
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderSummary:
+class HeaderSummary(Frozen):
     """What sync needs from a header block, in one fast pass."""
 
+    __slots__ = ("content_type", "envelope", "has_attachments")
     envelope: Envelope
     content_type: str  # lowercased type/subtype, "" when absent
     has_attachments: bool  # heuristic from the top Content-Type alone
+
+    def __init__(self, envelope: Envelope, content_type: str, has_attachments: bool) -> None:
+        _set(self, "envelope", envelope)
+        _set(self, "content_type", content_type)
+        _set(self, "has_attachments", has_attachments)
 
 
 def _guess_attachments(content_type: str) -> bool:
@@ -464,20 +469,38 @@ def parse_headers(block: bytes) -> Envelope:
 # --- MIME structure --------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class _Part:
-    part_id: str
-    fields: dict[str, str]  # Content-* fields (lowercased names), first instance
-    ctype: str
-    params: dict[str, str]
-    disposition: str
-    disp_params: dict[str, str]
-    cte: str
-    body_start: int
-    body_end: int
-    parent_type: str
-    children: list[_Part] = field(default_factory=list)
-    truncated: bool = False  # a multipart whose children were not read (limits)
+    __slots__ = (
+        "body_end", "body_start", "children", "cte", "ctype", "disp_params", "disposition",
+        "fields", "params", "parent_type", "part_id", "truncated",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        part_id: str,
+        fields: dict[str, str],
+        ctype: str,
+        params: dict[str, str],
+        disposition: str,
+        disp_params: dict[str, str],
+        cte: str,
+        body_start: int,
+        body_end: int,
+        parent_type: str,
+    ) -> None:
+        self.part_id = part_id
+        self.fields = fields  # Content-* fields (lowercased names), first instance
+        self.ctype = ctype
+        self.params = params
+        self.disposition = disposition
+        self.disp_params = disp_params
+        self.cte = cte
+        self.body_start = body_start
+        self.body_end = body_end
+        self.parent_type = parent_type
+        self.children: list[_Part] = []
+        self.truncated = False  # a multipart whose children were not read (limits)
 
     @property
     def filename(self) -> str:
@@ -645,18 +668,39 @@ def _parse_tree(raw: bytes, max_parts: int, max_depth: int, warnings: list[str])
 # --- the parsed message ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedMessage:
+class ParsedMessage(Frozen):
     """A message as read by `parse_message`. Bodies are decoded to str with LF line ends;
     like every field here they are unsanitized (render/sanitize before display)."""
 
+    __slots__ = (
+        "attachments", "content_type", "envelope", "headers", "text_html", "text_plain",
+        "warnings",
+    )  # fmt: skip
     envelope: Envelope
     text_plain: str | None
     text_html: str | None
     attachments: tuple[Attachment, ...]
     headers: tuple[tuple[str, str], ...]  # every header, in order, decoded, one line each
-    warnings: tuple[str, ...] = ()
-    content_type: str = "text/plain"
+    warnings: tuple[str, ...]
+    content_type: str
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        text_plain: str | None,
+        text_html: str | None,
+        attachments: tuple[Attachment, ...],
+        headers: tuple[tuple[str, str], ...],
+        warnings: tuple[str, ...] = (),
+        content_type: str = "text/plain",
+    ) -> None:
+        _set(self, "envelope", envelope)
+        _set(self, "text_plain", text_plain)
+        _set(self, "text_html", text_html)
+        _set(self, "attachments", attachments)
+        _set(self, "headers", headers)
+        _set(self, "warnings", warnings)
+        _set(self, "content_type", content_type)
 
     @property
     def has_attachments(self) -> bool:
@@ -751,15 +795,29 @@ def _parse_message(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class IndexParts:
+class IndexParts(Frozen):
     """What the store indexes of a whole message (see `index_parts`)."""
 
+    __slots__ = ("envelope", "has_attachments", "text_html", "text_plain", "warnings")
     envelope: Envelope
     text_plain: str | None  # line ends as in the message (CRLF usually)
     text_html: str | None
     has_attachments: bool
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...]
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        text_plain: str | None,
+        text_html: str | None,
+        has_attachments: bool,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        _set(self, "envelope", envelope)
+        _set(self, "text_plain", text_plain)
+        _set(self, "text_html", text_html)
+        _set(self, "has_attachments", has_attachments)
+        _set(self, "warnings", warnings)
 
 
 def index_parts(
@@ -853,6 +911,8 @@ def body_preview(parsed: ParsedMessage, length: int = 200) -> str:
     if parsed.text_plain and parsed.text_plain.strip():
         return preview(parsed.text_plain, length)
     if parsed.text_html:
+        from tuimail.mail.htmltext import strip_tags  # html.entities etc.: HTML-only mail
+
         return preview(strip_tags(parsed.text_html[: length * 200]), length)
     return ""
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from tuimail.models import Address, Envelope
+from tuimail.models import Address, Envelope, Frozen
+
+_set = object.__setattr__  # sets a field of a Frozen value in its __init__
 
 # Text beyond this is not indexed: FTS keeps a copy of what it indexes, and the first
 # 200 KB of a message's text are what anyone searches for.
@@ -19,14 +20,30 @@ MAX_BODY_TEXT = 200_000
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg|tr|antw)(\[\d+\])?\s*:\s*)+", re.I)
 
 
-@dataclass(frozen=True, slots=True)
-class Indexed:
+class Indexed(Frozen):
+    __slots__ = ("body_text", "envelope", "has_attachments", "preview", "thread_key", "warning")
     envelope: Envelope
     thread_key: str
-    body_text: str = ""
-    preview: str = ""
-    has_attachments: bool = False
-    warning: str = ""
+    body_text: str
+    preview: str
+    has_attachments: bool
+    warning: str
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        thread_key: str,
+        body_text: str = "",
+        preview: str = "",
+        has_attachments: bool = False,
+        warning: str = "",
+    ) -> None:
+        _set(self, "envelope", envelope)
+        _set(self, "thread_key", thread_key)
+        _set(self, "body_text", body_text)
+        _set(self, "preview", preview)
+        _set(self, "has_attachments", has_attachments)
+        _set(self, "warning", warning)
 
 
 def default_thread_key(env: Envelope) -> str:
