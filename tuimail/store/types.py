@@ -7,7 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from tuimail.models import Flags, FolderRole, FolderState
+from tuimail.models import Flags, FolderRole, FolderState, Frozen
+
+# The types here are `Frozen` (see tuimail.models) rather than dataclasses, which cost ~1 ms
+# each at import; NewMessage stays a dataclass (`dataclasses.replace` is used on it).
+_set = object.__setattr__
 
 
 class SortKey(StrEnum):
@@ -40,8 +44,10 @@ class NewMessage:
     complete: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class FolderRow:
+class FolderRow(Frozen):
+    __slots__ = (
+        "account", "delimiter", "id", "name", "role", "state", "subscribed", "total", "unread",
+    )  # fmt: skip
     id: int
     account: str
     name: str
@@ -52,20 +58,51 @@ class FolderRow:
     total: int
     unread: int
 
+    def __init__(
+        self,
+        id: int,
+        account: str,
+        name: str,
+        delimiter: str,
+        role: FolderRole,
+        subscribed: bool,
+        state: FolderState,
+        total: int,
+        unread: int,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "account", account)
+        _set(self, "name", name)
+        _set(self, "delimiter", delimiter)
+        _set(self, "role", role)
+        _set(self, "subscribed", subscribed)
+        _set(self, "state", state)
+        _set(self, "total", total)
+        _set(self, "unread", unread)
 
-@dataclass(frozen=True, slots=True)
-class FolderChanges:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
+
+class FolderChanges(Frozen):
+    __slots__ = ("added", "removed", "updated")
+    added: list[str]
+    removed: list[str]
+    updated: list[str]
+
+    def __init__(
+        self,
+        added: list[str] | None = None,
+        removed: list[str] | None = None,
+        updated: list[str] | None = None,
+    ) -> None:
+        _set(self, "added", [] if added is None else added)
+        _set(self, "removed", [] if removed is None else removed)
+        _set(self, "updated", [] if updated is None else updated)
 
 
 OpKind = Literal["flags", "move", "copy", "expunge", "append"]
 OutboxState = Literal["queued", "sending", "uncertain", "failed"]
 
 
-@dataclass(frozen=True, slots=True)
-class PendingOp:
+class PendingOp(Frozen):
     """A local change still to be replayed on the server, in id order.
 
     `folder` is the source folder (the target for "append"); `uid` the message's UID there
@@ -73,6 +110,10 @@ class PendingOp:
     local row (for "copy"/"append": the new local row that gets the server's new UID).
     """
 
+    __slots__ = (
+        "account", "add", "attempts", "dest_folder", "folder", "id", "kind", "last_error",
+        "message_id", "remove", "uid",
+    )  # fmt: skip
     id: int
     account: str
     kind: OpKind
@@ -85,9 +126,38 @@ class PendingOp:
     attempts: int
     last_error: str
 
+    def __init__(
+        self,
+        id: int,
+        account: str,
+        kind: OpKind,
+        folder: str,
+        uid: int | None,
+        message_id: int | None,
+        dest_folder: str | None,
+        add: tuple[str, ...],
+        remove: tuple[str, ...],
+        attempts: int,
+        last_error: str,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "account", account)
+        _set(self, "kind", kind)
+        _set(self, "folder", folder)
+        _set(self, "uid", uid)
+        _set(self, "message_id", message_id)
+        _set(self, "dest_folder", dest_folder)
+        _set(self, "add", add)
+        _set(self, "remove", remove)
+        _set(self, "attempts", attempts)
+        _set(self, "last_error", last_error)
 
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
+
+class OutboxItem(Frozen):
+    __slots__ = (
+        "account", "attempts", "created", "id", "last_error", "message_id", "next_attempt",
+        "recipients", "sender", "state", "subject",
+    )  # fmt: skip
     id: int
     account: str
     message_id: str
@@ -99,3 +169,29 @@ class OutboxItem:
     last_error: str
     next_attempt: datetime | None
     created: datetime
+
+    def __init__(
+        self,
+        id: int,
+        account: str,
+        message_id: str,
+        subject: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        state: OutboxState,
+        attempts: int,
+        last_error: str,
+        next_attempt: datetime | None,
+        created: datetime,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "account", account)
+        _set(self, "message_id", message_id)
+        _set(self, "subject", subject)
+        _set(self, "sender", sender)
+        _set(self, "recipients", recipients)
+        _set(self, "state", state)
+        _set(self, "attempts", attempts)
+        _set(self, "last_error", last_error)
+        _set(self, "next_attempt", next_attempt)
+        _set(self, "created", created)
