@@ -143,7 +143,7 @@ class Store(Pop3State):
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA optimize")  # cheap; keeps the planner's statistics fresh
+            self._conn.execute("PRAGMA optimize")  # keeps the planner's statistics fresh; bounded
         self._conn.close()
 
     def __enter__(self) -> Self:
