@@ -44,7 +44,6 @@ from tuimail.errors import (
     ProtocolError,
     TuimailError,
 )
-from tuimail.mail.parse import parse_headers
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.models import Flags, FolderInfo, FolderRole, FolderState, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
@@ -835,6 +834,9 @@ class ImapSession:
             return {}
         candidates: dict[str, list[tuple[int, int]]] = {}
         items = b"(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+        # Imported here: a resync with nothing new never parses a message (start-up cost).
+        from tuimail.mail.parse import parse_headers
+
         for f in conn.fetch([ip.format_uid_set(found)], items):
             if f.uid in found and isinstance(f.header, bytes):
                 mid = parse_headers(f.header).message_id
