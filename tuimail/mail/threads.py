@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from tuimail.mail.parse import message_ids
-from tuimail.models import Envelope
+from tuimail.models import Envelope, Frozen
 
 __all__ = ["ThreadInput", "ThreadNode", "base_subject", "thread", "thread_key"]
 
@@ -27,23 +26,67 @@ __all__ = ["ThreadInput", "ThreadNode", "base_subject", "thread", "thread_key"]
 MAX_DEPTH = 5_000
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadInput:
+# Not dataclasses: the store loads this module to index every message (`tuimail send`
+# included), and dataclasses compile their methods at import, ~1 ms a class.
+_set = object.__setattr__
+
+
+class ThreadInput(Frozen):
+    __slots__ = ("date", "in_reply_to", "key", "message_id", "references", "subject")
     key: Hashable  # the caller's id for the message (store row id, UID...)
-    message_id: str = ""
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
-    subject: str = ""
-    date: datetime | None = None  # timezone-aware
+    message_id: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    subject: str
+    date: datetime | None  # timezone-aware
+
+    def __init__(
+        self,
+        key: Hashable,
+        message_id: str = "",
+        in_reply_to: str = "",
+        references: tuple[str, ...] = (),
+        subject: str = "",
+        date: datetime | None = None,
+    ) -> None:
+        _set(self, "key", key)
+        _set(self, "message_id", message_id)
+        _set(self, "in_reply_to", in_reply_to)
+        _set(self, "references", references)
+        _set(self, "subject", subject)
+        _set(self, "date", date)
 
 
-@dataclass(slots=True)
 class ThreadNode:
     """A message (or a dummy standing for a referenced message we do not have)."""
 
-    message: ThreadInput | None
-    message_id: str = ""
-    children: list[ThreadNode] = field(default_factory=list)
+    __slots__ = ("children", "message", "message_id")
+    __hash__ = None  # type: ignore[assignment]  # mutable: compared by value, not hashable
+
+    def __init__(
+        self,
+        message: ThreadInput | None,
+        message_id: str = "",
+        children: list[ThreadNode] | None = None,
+    ) -> None:
+        self.message = message
+        self.message_id = message_id
+        self.children: list[ThreadNode] = [] if children is None else children
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ThreadNode) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.message, self.message_id, self.children) == (
+            other.message,
+            other.message_id,
+            other.children,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ThreadNode(message={self.message!r}, message_id={self.message_id!r}, "
+            f"children={self.children!r})"
+        )
 
     @property
     def is_dummy(self) -> bool:
