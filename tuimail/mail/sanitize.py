@@ -39,6 +39,7 @@ it for untrusted text.
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -91,12 +92,27 @@ _BAD_RANGES = _BMP_BAD + _ASTRAL_BAD + _PLANE_NONCHARS
 # per character, one holding many astral ranges ~20x slower. So the patterns match the BMP
 # offenders plus *any* astral character, and the callback keeps the harmless astral ones
 # (emoji...). ASCII-only text uses an even smaller class. CRLF is folded to LF beforehand.
+# The big classes are compiled on first use (~2 ms together): `tuimail send` of an ASCII
+# message never needs them.
 _ANY_ASTRAL = "\U00010000-\U0010ffff"
-_LINE_RE = re.compile("[\t\n" + _BMP_BAD + _ANY_ASTRAL + "]")
-_TEXT_RE = re.compile("[" + _BMP_BAD + _ANY_ASTRAL + "]")
 _ASCII_LINE_RE = re.compile("[\x00-\x1f\x7f]")
 _ASCII_TEXT_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-_ASTRAL_BAD_RE = re.compile("[" + _ASTRAL_BAD + _PLANE_NONCHARS + "]")
+
+
+@functools.cache
+def _line_re() -> re.Pattern[str]:
+    return re.compile("[\t\n" + _BMP_BAD + _ANY_ASTRAL + "]")
+
+
+@functools.cache
+def _text_re() -> re.Pattern[str]:
+    return re.compile("[" + _BMP_BAD + _ANY_ASTRAL + "]")
+
+
+@functools.cache
+def _astral_bad_re() -> re.Pattern[str]:
+    return re.compile("[" + _ASTRAL_BAD + _PLANE_NONCHARS + "]")
+
 
 _LINE_BREAKS = frozenset("\r\n\x0b\x0c\u2028\u2029")
 
@@ -113,7 +129,7 @@ def _replacement(ch: str) -> str:
 def _line_sub(m: re.Match[str]) -> str:
     ch = m.group()
     if ch >= "\U00010000":
-        return _replacement(ch) if _ASTRAL_BAD_RE.match(ch) else ch
+        return _replacement(ch) if _astral_bad_re().match(ch) else ch
     if ch == "\t" or ch in _LINE_BREAKS:
         return " "
     return _replacement(ch)
@@ -122,7 +138,7 @@ def _line_sub(m: re.Match[str]) -> str:
 def _text_sub(m: re.Match[str]) -> str:
     ch = m.group()
     if ch >= "\U00010000":
-        return _replacement(ch) if _ASTRAL_BAD_RE.match(ch) else ch
+        return _replacement(ch) if _astral_bad_re().match(ch) else ch
     if ch in _LINE_BREAKS:
         return "\n"
     return _replacement(ch)
@@ -134,7 +150,7 @@ def sanitize_line(s: str) -> str:
         s = "" if s is None else str(s)
     if "\r\n" in s:
         s = s.replace("\r\n", "\n")
-    return (_ASCII_LINE_RE if s.isascii() else _LINE_RE).sub(_line_sub, s)
+    return (_ASCII_LINE_RE if s.isascii() else _line_re()).sub(_line_sub, s)
 
 
 def sanitize_text(s: str) -> str:
@@ -143,7 +159,7 @@ def sanitize_text(s: str) -> str:
         s = "" if s is None else str(s)
     if "\r\n" in s:
         s = s.replace("\r\n", "\n")
-    return (_ASCII_TEXT_RE if s.isascii() else _TEXT_RE).sub(_text_sub, s)
+    return (_ASCII_TEXT_RE if s.isascii() else _text_re()).sub(_text_sub, s)
 
 
 def escape_markup(s: str) -> str:
@@ -161,7 +177,11 @@ def escape_markup(s: str) -> str:
     return s
 
 
-_FILENAME_DROP = re.compile("[" + _BAD_RANGES + '\t\n"*:<>?|\\\\/]')
+@functools.cache
+def _filename_drop() -> re.Pattern[str]:
+    return re.compile("[" + _BAD_RANGES + '\t\n"*:<>?|\\\\/]')
+
+
 _WINDOWS_RESERVED = frozenset(
     ["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(10)] + [f"lpt{i}" for i in range(10)]
 )
@@ -178,7 +198,7 @@ def safe_filename(name: str, default: str = "attachment", max_bytes: int = 200) 
     if not isinstance(name, str):
         name = ""
     base = re.split(r"[/\\]", name)[-1]
-    base = _FILENAME_DROP.sub("", base).strip().lstrip(". ").rstrip(". ")
+    base = _filename_drop().sub("", base).strip().lstrip(". ").rstrip(". ")
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
