@@ -274,3 +274,30 @@ def test_sendmail_flags_parse_as_cron_git_and_mutt_pass_them() -> None:
         ["b@x.org"],
         ["f.pdf"],
     )
+
+
+# ----------------------------------------------------------------------------- start-up
+
+
+@pytest.mark.parametrize(
+    ("argv", "collects"), [(["send", "-i", "--", "a@x.org"], False), (["outbox"], True)]
+)
+def test_only_send_runs_without_the_cycle_collector(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], collects: bool
+) -> None:
+    import gc
+
+    from tuimail import cli
+    from tuimail.cli import send_cmd
+
+    seen: list[bool] = []
+
+    def fake_run(args: argparse.Namespace) -> int:
+        seen.append(gc.isenabled())
+        return 0
+
+    monkeypatch.setattr(send_cmd, "run", fake_run)
+    assert gc.isenabled()
+    assert cli.main(argv) == 0
+    assert seen == [collects]
+    assert gc.isenabled()  # whatever ran in between, the caller gets the collector back
