@@ -17,7 +17,8 @@ key): a message the user deleted locally must not come back on the next download
 Maildir files of a batch are written to `tmp/`, made durable together (one `syncfs` on
 Linux instead of an fsync per file; fsync per file elsewhere), linked into `cur/`, the
 names made durable, and then the index rows are committed with `synchronous = FULL`. Only
-then may the caller DELE the messages on the server.
+then may the caller DELE the messages on the server. (A download that leaves messages on
+the server may commit without the fsync: see `pop3_add`.)
 """
 
 from __future__ import annotations
@@ -289,10 +290,16 @@ class Pop3State:
         downloaded: datetime,
         *,
         prepared: Prepared | None = None,
+        durable: bool = True,
     ) -> list[int | None]:
         """Store complete messages downloaded over POP3 and record their keys, in one
-        durable transaction. Returns, per item, the new local id, or None when its key was
+        transaction. Returns, per item, the new local id, or None when its key was
         already recorded (the message is stored already: nothing is kept).
+
+        `durable` (the default) commits with `synchronous = FULL`: required before the
+        messages may be deleted from the server. Without it (a download that leaves them
+        there) a power cut can undo the last commits, messages and key records together,
+        and the next sync downloads those messages again; the files are durable either way.
 
         `prepared`, when given, is the batch already parsed and written to `tmp/` by
         `prepare` (the POP3 engine does that in a helper process for big downloads); its
@@ -336,7 +343,7 @@ class Pop3State:
                 raise
         unused: list[tuple[str, Flags]] = []
         try:
-            with self._write(durable=True) as conn:
+            with self._write(durable=durable) as conn:
                 # Again under the write lock: another process may have stored some since.
                 known = Pop3State._pop3_known(conn, folder.account_id, [items[i][0] for i in fresh])
                 keep = [j for j, i in enumerate(fresh) if items[i][0] not in known]

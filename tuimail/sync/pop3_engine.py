@@ -402,7 +402,13 @@ class Pop3Session:
 
         def store(items: _Batch, prepared: Prepared | None) -> None:
             stored = self.store.pop3_add(
-                folder_id, [(k, m) for _, k, m in items], now, prepared=prepared
+                folder_id,
+                [(k, m) for _, k, m in items],
+                now,
+                prepared=prepared,
+                # Only messages deleted right after their download need each commit
+                # durable first; older ones were committed in earlier syncs, days ago.
+                durable=not self.policy.leave_on_server,
             )
             for (number, key, _msg), message_id in zip(items, stored, strict=True):
                 if message_id is not None:
