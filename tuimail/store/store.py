@@ -8,7 +8,6 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +22,7 @@ from tuimail.models import (
     FolderInfo,
     FolderRole,
     FolderState,
+    Frozen,
     MessageSummary,
 )
 from tuimail.store import maildir
@@ -96,8 +96,11 @@ _UPSERT_ADDRESS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Folder:
+_set = object.__setattr__  # sets a field of a Frozen value in its __init__
+
+
+class _Folder(Frozen):  # Frozen, not a dataclass: see tuimail.models
+    __slots__ = ("account", "account_dir", "account_id", "dir", "id", "name", "role")
     id: int
     account_id: int
     account: str
@@ -105,6 +108,24 @@ class _Folder:
     role: FolderRole
     account_dir: str
     dir: str
+
+    def __init__(
+        self,
+        id: int,
+        account_id: int,
+        account: str,
+        name: str,
+        role: FolderRole,
+        account_dir: str,
+        dir: str,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "account_id", account_id)
+        _set(self, "account", account)
+        _set(self, "name", name)
+        _set(self, "role", role)
+        _set(self, "account_dir", account_dir)
+        _set(self, "dir", dir)
 
 
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -1764,8 +1785,8 @@ class Store(Pop3State):
         return problems
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
+class _Row(Frozen):
+    __slots__ = ("filename", "flags", "folder_id", "hidden", "id", "keywords", "uid")
     id: int
     folder_id: int
     uid: int | None
@@ -1773,6 +1794,24 @@ class _Row:
     keywords: str
     filename: str | None
     hidden: int
+
+    def __init__(
+        self,
+        id: int,
+        folder_id: int,
+        uid: int | None,
+        flags: int,
+        keywords: str,
+        filename: str | None,
+        hidden: int,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "folder_id", folder_id)
+        _set(self, "uid", uid)
+        _set(self, "flags", flags)
+        _set(self, "keywords", keywords)
+        _set(self, "filename", filename)
+        _set(self, "hidden", hidden)
 
 
 class _FolderCache:
