@@ -350,6 +350,7 @@ finally:
                                                                    "tuimail.backends.imap",
                                                                    "tuimail.backends.pop3",
                                                                    "tuimail.mail.render",
+                                                                   "tuimail.mail.htmltext",
                                                                    "tuimail.mail.phishing",
                                                                    "tuimail.store.query"))))
     # Standard modules the send path has no use for, each a few ms at every start.
