@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import threading
@@ -11,16 +12,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from imapclient import IMAPClient
 from servers.dovecot import CAPABILITY_WITHOUT_CONDSTORE, DovecotServer, User
 
+from tuimail.backends.imap import ImapConnection
 from tuimail.config import AccountConfig, IncomingConfig
 from tuimail.errors import NetworkError
 from tuimail.models import Flags, TLSMode
 from tuimail.store import Store
 from tuimail.sync import engine as engine_mod
+from tuimail.sync import helper as helper_mod
 from tuimail.sync.engine import ImapSession
 from tuimail.sync.session import SyncProgress, SyncSummary
 
@@ -639,3 +643,94 @@ def test_plaintext_only_to_loopback_when_allowed(env: Env) -> None:
     with pytest.raises(AuthError, match="LOGINDISABLED"):
         env.sync(bodies="none", tls=TLSMode.NONE, port=env.server.imap_port, allow_plaintext=True)
     assert env.server.logins(env.user, since=offset) == []
+
+
+# ----------------------------------------------------------------------------- helper process
+
+
+class RecordingHelper(helper_mod.PrepareHelper):
+    made: ClassVar[list[RecordingHelper]] = []
+
+    def __init__(self, parallel: bool) -> None:
+        super().__init__(parallel)
+        self.started = self.parallel
+        RecordingHelper.made.append(self)
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingHelper]:
+    RecordingHelper.made = []
+    monkeypatch.setattr(engine_mod, "BATCH_MESSAGES", 4)
+    monkeypatch.setattr(engine_mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(engine_mod, "PrepareHelper", RecordingHelper)
+    return RecordingHelper.made
+
+
+@pytest.mark.parametrize("bodies", ["all", "none"])
+def test_big_downloads_are_prepared_in_a_helper_process(
+    env: Env, small_batches: list[RecordingHelper], bodies: str
+) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(13)])
+    assert env.sync(bodies=bodies).new == 13
+    [helper] = [h for h in small_batches if h.started]
+    assert helper._proc is None  # used, then stopped
+    assert env.subjects() == sorted(f"Message {i}" for i in range(13))
+    listed = env.store.list_messages(ACCOUNT, "INBOX")
+    assert all(m.has_body == (bodies == "all") for m in listed)
+    assert len(env.store.search("subject:message")) == 13
+    assert (bodies == "all") == bool(env.store.search("body"))
+    box = env.store.root / "maildir"
+    assert len(list(box.rglob("cur/*"))) == (13 if bodies == "all" else 0)
+    assert list(box.rglob("tmp/*")) == []
+    row = env.store.folder(ACCOUNT, "INBOX")
+    assert row is not None and row.state.uidnext == 14  # the state moved past every batch
+
+
+def test_a_helper_that_dies_falls_back_to_inline(
+    env: Env, small_batches: list[RecordingHelper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(helper_mod, "_HELPER", "import sys; sys.stdin.read(10); sys.exit(3)")
+    env.server.deliver_many(env.user, [message(i) for i in range(10)])
+    assert env.sync().new == 10
+    assert any(h.started for h in small_batches) and all(h._proc is None for h in small_batches)
+    assert env.subjects() == sorted(f"Message {i}" for i in range(10))
+
+
+def test_a_broken_download_leaves_nothing_prepared_in_tmp(
+    env: Env, small_batches: list[RecordingHelper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.server.deliver_many(env.user, [message(i) for i in range(12)])
+    real_fetch = ImapConnection.fetch
+
+    def drop_after_nine(conn: ImapConnection, *args: Any, **kw: Any) -> Iterator[Any]:
+        for n, item in enumerate(real_fetch(conn, *args, **kw)):
+            if n == 9:  # two batches of 4 went to the helper; the first one is stored
+                raise NetworkError("the connection dropped")
+            yield item
+
+    monkeypatch.setattr(ImapConnection, "fetch", drop_after_nine)
+    with pytest.raises(NetworkError):
+        env.sync()
+    monkeypatch.setattr(ImapConnection, "fetch", real_fetch)
+    box = env.store.root / "maildir"
+    assert list(box.rglob("tmp/*")) == []  # prepared batches that were not stored: removed
+    assert len(list(box.rglob("cur/*"))) == 4  # the first batch, committed
+    assert env.sync().new == 8
+    assert env.subjects() == sorted(f"Message {i}" for i in range(12))
+    assert list(box.rglob("tmp/*")) == []
+
+
+def test_a_download_removes_old_debris_from_tmp(env: Env) -> None:
+    env.server.deliver_many(env.user, [message(1)])
+    env.sync()
+    row = env.store.folder(ACCOUNT, "INBOX")
+    assert row is not None
+    tmp = env.store.folder_dir(row.id) / "tmp"
+    old, young = tmp / "1.killed.host", tmp / "2.running.host"
+    old.write_bytes(b"half a message")
+    young.write_bytes(b"being written")
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    env.server.deliver_many(env.user, [message(2)])
+    assert env.sync().new == 1
+    assert not old.exists() and young.exists()

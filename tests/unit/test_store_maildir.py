@@ -168,3 +168,19 @@ def test_quick_message_id(raw: bytes, expected: str) -> None:
 
 def test_seen_constant_is_seen() -> None:
     assert SEEN.seen
+
+
+def test_clean_tmp_removes_only_old_files(tmp_path: Path) -> None:
+    assert maildir.clean_tmp(tmp_path / "missing", now=1e9) == 0
+    maildir.ensure(tmp_path)
+    tmp = tmp_path / "tmp"
+    for name, age in (("old", 37 * 3600), ("young", 35 * 3600)):
+        (tmp / name).write_bytes(b"x")
+        os.utime(tmp / name, (1e9 - age, 1e9 - age))
+    (tmp / "a-dir").mkdir()
+    os.utime(tmp / "a-dir", (0, 0))
+    (tmp_path / "cur" / "old-but-delivered").write_bytes(b"x")
+    os.utime(tmp_path / "cur" / "old-but-delivered", (0, 0))
+    assert maildir.clean_tmp(tmp_path, now=1e9) == 1
+    assert sorted(os.listdir(tmp)) == ["a-dir", "young"]
+    assert os.listdir(tmp_path / "cur") == ["old-but-delivered"]

@@ -154,6 +154,29 @@ def deliver_many(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> list
     return bases
 
 
+# The Maildir rule: a file left in tmp/ this long is debris from a delivery that died.
+TMP_MAX_AGE = 36 * 3600
+
+
+def clean_tmp(folder_dir: Path, now: float, max_age: float = TMP_MAX_AGE) -> int:
+    """Remove files older than `max_age` seconds from `folder_dir/tmp` (what a killed
+    download left there; nothing in tmp/ is ever indexed). Younger ones may belong to a
+    delivery running right now in another process. Returns how many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder_dir / "tmp"))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > max_age:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: leave it
+    return removed
+
+
 def deliver(folder_dir: Path, raw: bytes, flags: Flags) -> str:
     """`deliver_many` for one message."""
     return deliver_many(folder_dir, [(raw, flags)])[0]

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -524,6 +525,11 @@ class Store(Pop3State):
     def folder_dir(self, folder_id: int) -> Path:
         """The Maildir directory of a folder (for `pop3state.prepare` in a helper)."""
         return self._fdir(self._folder(folder_id))
+
+    def clean_tmp(self, folder_id: int) -> int:
+        """Remove what killed downloads left in the folder's `tmp/` (files over 36 hours
+        old, the Maildir rule); engines call it when a download starts."""
+        return maildir.clean_tmp(self._fdir(self._folder(folder_id)), time.time())
 
     def discard_prepared(self, folder_id: int, prepared: Prepared) -> None:
         """Remove the `tmp/` files of a prepared batch that will not be stored."""

@@ -386,6 +386,7 @@ class ImapSession:
 
         # A helper process parses and writes files one batch ahead of the store; each
         # waiting batch carries the UID its storing lets the folder state move to (0: none).
+        self.store.clean_tmp(row.id)
         helper = PrepareHelper(parallel=(expected or 0) >= PARALLEL_MIN)
         folder_dir = self.store.folder_dir(row.id)
         waiting: deque[tuple[list[NewMessage], Callable[[], Prepared | None], int]] = deque()

@@ -397,6 +397,7 @@ class Pop3Session:
         batch: _Batch = []
         batch_bytes = 0
         helper = PrepareHelper(parallel=len(todo.download) >= PARALLEL_INDEX_MIN)
+        self.store.clean_tmp(folder_id)
         folder_dir = self.store.folder_dir(folder_id)
         waiting: deque[tuple[_Batch, Callable[[], Prepared | None]]] = deque()
 
