@@ -132,6 +132,9 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         app = self.mail_app
+        # Before the widgets mount, so their styles are worked out once: a class set in
+        # on_mount would style the whole screen again (~50 ms at start).
+        self.set_class(app.ui_config.layout != "pager", "-panes", update=False)
         with Horizontal(id="panes"):
             yield FolderTree(id="folders")
             with Vertical(id="right"):
@@ -146,7 +149,6 @@ class MainScreen(Screen[None]):
         ui = self.mail_app.ui_config
         self.threaded = ui.threads
         self.sort = SortKey(ui.sort) if ui.sort in SortKey._value2member_map_ else SortKey.DATE
-        self.set_class(ui.layout != "pager", "-panes")
         self.message_list.page_scroll = ui.page_scroll
         self.reload_folders()
         tree = self.query_one(FolderTree)

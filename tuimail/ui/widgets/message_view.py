@@ -89,7 +89,9 @@ class MessageView(VerticalScroll, can_focus=True):
         self.note = ""  # shown instead of the body (e.g. "fetching")
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static(id="headers")
+        headers = Static(id="headers")
+        headers.display = False  # until there is a message: hiding it later re-lays out
+        yield headers
         yield Static(id="body")
 
     def on_mount(self) -> None:
@@ -163,16 +165,18 @@ class MessageView(VerticalScroll, can_focus=True):
     def _paint(self) -> None:
         if not self.is_mounted:
             return
-        from tuimail.ui.reading import body_text, header_text, raw_text
-
         headers = self.query_one("#headers", Static)
         body = self.query_one("#body", Static)
-        styles = self._styles()
         if self.reading is None:
+            # (No parser or renderer needed for this: the app's first paint goes without.)
+            dim = self.get_component_rich_style("message-view--dim", partial=True)
             headers.update(Text(""))
             headers.display = False
-            body.update(Text(self.note or "No message selected.", style=styles.dim))
+            body.update(Text(self.note or "No message selected.", style=dim))
             return
+        from tuimail.ui.reading import body_text, header_text, raw_text
+
+        styles = self._styles()
         headers.display = not self.raw_source
         if self.raw_source:
             body.update(raw_text(self.reading.raw))
