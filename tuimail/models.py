@@ -11,6 +11,13 @@ from typing import Any, ClassVar, dataclass_transform
 _set = object.__setattr__
 
 
+def _fields_of(cls: type) -> list[str]:
+    """The fields a class itself declares: its annotations, but not ClassVars."""
+    # Not inspect.get_annotations: importing inspect costs more than all of this.
+    own: dict[str, object] = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    return [n for n, a in own.items() if not str(a).startswith(("ClassVar", "typing.ClassVar"))]
+
+
 @dataclass_transform(frozen_default=True)
 class Frozen:
     """Base of frozen value types: what `@dataclass(frozen=True, slots=True)` gives (fields
@@ -30,16 +37,15 @@ class Frozen:
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
-        # Not inspect.get_annotations: importing inspect costs more than all of this.
-        own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+        names = tuple(
+            name for c in reversed(cls.__mro__) if c is not Frozen and issubclass(c, Frozen)
+            for name in _fields_of(c)
+        )  # fmt: skip
+        own = _fields_of(cls)
         if set(own) != set(cls.__dict__.get("__slots__", ())):
             raise TypeError(f"{cls.__qualname__}: __slots__ must name the annotated fields")
-        names = tuple(
-            name
-            for c in reversed(cls.__mro__)
-            if c is not Frozen and issubclass(c, Frozen)
-            for name in c.__dict__.get("__annotations__", {})  # noqa: RUF063
-        )
+        if own and "__init__" not in cls.__dict__:
+            raise TypeError(f"{cls.__qualname__}: a Frozen type with fields needs an __init__")
         cls.__match_args__ = names  # type: ignore[misc]
         if len(names) > 1:
             cls._values = operator.attrgetter(*names)  # a tuple, built in C

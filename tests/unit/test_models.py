@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tuimail.models import Address, Flags
+from tuimail.models import Address, Envelope, Flags, FolderRef, Frozen
 
 system = st.booleans()
 keywords = st.frozensets(
@@ -62,3 +62,56 @@ def test_address_domain_and_str() -> None:
     assert a.domain() == "example.com"
     assert str(a) == "Ann <ann@Example.COM>"
     assert str(Address("", "x@y")) == "x@y"
+
+
+# ----------------------------------------------------------------------------- Frozen
+
+
+def test_frozen_values_behave_like_frozen_dataclasses() -> None:
+    import copy
+    import pickle
+
+    env = Envelope(message_id="<a@x>", subject="hi", from_=(Address("Ann", "a@x"),))
+    same = Envelope(message_id="<a@x>", subject="hi", from_=(Address("Ann", "a@x"),))
+    assert env == same and hash(env) == hash(same)
+    assert env != Envelope(message_id="<a@x>", subject="other")
+    assert env != ("<a@x>",)  # compared by type and fields, never with a plain tuple
+    assert Address("Ann", "a@x") != FolderRef("Ann", "a@x")  # same values, another type
+    assert repr(Address("Ann", "a@x")) == "Address(name='Ann', addr='a@x')"
+    assert Envelope.__match_args__[:3] == ("message_id", "in_reply_to", "references")
+    with pytest.raises(AttributeError):
+        env.subject = "changed"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del env.subject
+    assert pickle.loads(pickle.dumps(env)) == env  # the POP3 helper pickles these
+    assert copy.deepcopy(env) == env
+    match Address("Ann", "a@x"):
+        case Address(name, addr):
+            assert (name, addr) == ("Ann", "a@x")
+
+
+def test_frozen_subclass_fields_follow_the_base_and_mistakes_are_refused() -> None:
+    from tuimail.config import IncomingConfig, ServerConfig
+    from tuimail.models import TLSMode
+
+    assert IncomingConfig.__match_args__[: len(ServerConfig.__match_args__)] == (
+        ServerConfig.__match_args__
+    )
+    incoming = IncomingConfig("h", 993, TLSMode.IMPLICIT, "u", recent_days=7)
+    assert incoming.host == "h" and incoming.recent_days == 7
+    assert incoming != ServerConfig("h", 993, TLSMode.IMPLICIT, "u")
+
+    with pytest.raises(TypeError, match="__slots__"):
+
+        class MissingSlot(Frozen):
+            __slots__ = ("a",)
+            a: int
+            b: int
+
+            def __init__(self, a: int, b: int) -> None: ...
+
+    with pytest.raises(TypeError, match="__init__"):
+
+        class NoInit(Frozen):
+            __slots__ = ("a",)
+            a: int
