@@ -296,12 +296,17 @@ def test_serve_prepare_answers_each_batch(tmp_path: Path) -> None:
     import io
     import pickle
 
-    from tuimail.store.indexing import index_message
+    from tuimail.store.indexing import index_headers, index_message
     from tuimail.store.pop3state import Prepared, serve_prepare
+    from tuimail.store.rows import index_row
 
     box = tmp_path / "box"
     batches = [[full_message(1), full_message(2)], [], [b"not a message at all"]]
-    requests = [(str(box), b) for b in batches] + [(str(tmp_path / "file" / "x"), [b"m"])]
+    requests: list[tuple[object, ...]] = [(str(box), b) for b in batches]
+    # With `complete`, header blocks are indexed as such and get no file.
+    mixed = [full_message(3), full_message(4).split(b"\r\n\r\n")[0] + b"\r\n\r\n"]
+    requests.append((str(box), mixed, [True, False]))
+    requests.append((str(tmp_path / "file" / "x"), [b"m"]))
     (tmp_path / "file").write_text("not a directory")
     stdin = io.BytesIO(b"".join(pickle.dumps(r) for r in requests))
     stdout = io.BytesIO()
@@ -310,8 +315,11 @@ def test_serve_prepare_answers_each_batch(tmp_path: Path) -> None:
     for batch in batches:
         answer = pickle.load(stdout)
         assert isinstance(answer, Prepared)
-        assert answer.indexed == [index_message(raw) for raw in batch]
-        assert [(box / "tmp" / b).read_bytes() for b in answer.bases] == batch
+        assert answer.rows == [index_row(index_message(raw)) for raw in batch]
+        assert [(box / "tmp" / str(b)).read_bytes() for b in answer.bases] == batch
+    answer = pickle.load(stdout)
+    assert answer.rows == [index_row(index_message(mixed[0])), index_row(index_headers(mixed[1]))]
+    assert answer.bases[1] is None and (box / "tmp" / str(answer.bases[0])).read_bytes() == mixed[0]
     failed = pickle.load(stdout)
     assert isinstance(failed, str)  # the parent falls back to doing the batch itself
 

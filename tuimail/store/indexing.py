@@ -153,6 +153,11 @@ def index_message(raw: bytes) -> Indexed:
     )
 
 
+def index_item(raw: bytes, complete: bool) -> Indexed:
+    """A whole message, or (complete=False) only its header block."""
+    return index_message(raw) if complete else index_headers(raw)
+
+
 def sort_subject(subject: str) -> str:
     return _REPLY_PREFIX.sub("", subject).strip().casefold()
 

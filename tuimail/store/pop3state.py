@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from tuimail.errors import StoreError
 from tuimail.models import Flags
 from tuimail.store import maildir
-from tuimail.store.indexing import Indexed, index_headers, index_message
+from tuimail.store.indexing import index_item, index_message
+from tuimail.store.rows import IndexRow, index_row
 from tuimail.store.types import NewMessage
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class _StoreCore(Protocol):
         conn: sqlite3.Connection,
         folder: _Folder,
         items: Sequence[NewMessage],
-        indexed: Sequence[Indexed],
+        rows: Sequence[IndexRow],
         bases: Sequence[str | None],
     ) -> tuple[list[int], list[tuple[str, Flags]]]: ...
 
@@ -201,10 +202,11 @@ def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> lis
 
 @dataclass(frozen=True)
 class Prepared:
-    """A batch parsed (`indexed`) and written to the folder's `tmp/` (`bases`), item by
-    item, ready for `pop3_add`; done by `prepare`, in the POP3 engine's helper process."""
+    """A batch parsed (`rows`: `rows.index_row` of each item) and written to the folder's
+    `tmp/` (`bases`), item by item, ready for `add_messages` or `pop3_add`; done by
+    `prepare`, in the sync engines' helper process."""
 
-    indexed: list[Indexed]
+    rows: list[IndexRow]
     bases: list[str | None]  # None: a header block, no file
 
     def files(self) -> list[str]:
@@ -218,13 +220,14 @@ def prepare(
     says which items are whole messages (default: all); the others are header blocks,
     indexed as such and given no file (base None)."""
     if complete is None:
-        return Prepared([index_message(raw) for raw in raws], list(write_tmp(folder_dir, raws)))
+        rows = [index_row(index_message(raw)) for raw in raws]
+        return Prepared(rows, list(write_tmp(folder_dir, raws)))
     if len(complete) != len(raws):
         raise ValueError("complete must match raws one to one")
     pairs = list(zip(raws, complete, strict=True))
-    indexed = [index_message(raw) if whole else index_headers(raw) for raw, whole in pairs]
+    rows = [index_row(index_item(raw, whole)) for raw, whole in pairs]
     written = iter(write_tmp(folder_dir, [raw for raw, whole in pairs if whole]))
-    return Prepared(indexed, [next(written) if whole else None for whole in complete])
+    return Prepared(rows, [next(written) if whole else None for whole in complete])
 
 
 def serve_prepare(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
@@ -313,7 +316,7 @@ class Pop3State:
         files: list[str] = []
         if prepared is not None:
             files = prepared.files()
-            if not len(prepared.indexed) == len(files) == len(items):
+            if not len(prepared.rows) == len(files) == len(items):
                 discard_tmp(fdir, files)
                 raise ValueError("prepared must match items one to one, each with its file")
         known = Pop3State._pop3_known(self._conn, folder.account_id, [k for k, _ in items])
@@ -331,10 +334,10 @@ class Pop3State:
             return result
         # Parse and write outside the transaction: other processes keep writing meanwhile.
         if prepared is None:
-            indexed = [index_message(items[i][1].raw) for i in fresh]
+            rows = [index_row(index_message(items[i][1].raw)) for i in fresh]
             bases = deliver_batch(fdir, [(items[i][1].raw, items[i][1].flags) for i in fresh])
         else:
-            indexed = [prepared.indexed[i] for i in fresh]
+            rows = [prepared.rows[i] for i in fresh]
             bases = [files[i] for i in fresh]
             try:
                 link_cur(fdir, [(bases[j], items[i][1].flags) for j, i in enumerate(fresh)])
@@ -362,20 +365,20 @@ class Pop3State:
                         conn,
                         folder,
                         messages,
-                        [indexed[j] for j in keep],
+                        [rows[j] for j in keep],
                         [bases[j] for j in keep],
                     )
                     unused.extend(not_needed)
                     when = _epoch(downloaded)
-                    rows: list[tuple[Any, ...]] = []
+                    records: list[tuple[Any, ...]] = []
                     for n, (j, message_id) in enumerate(zip(keep, ids, strict=True)):
                         key = items[fresh[j]][0]
-                        rows.append((folder.account_id, key, top + n + 1, message_id, when))
+                        records.append((folder.account_id, key, top + n + 1, message_id, when))
                         result[fresh[j]] = message_id
                     conn.executemany(
                         "INSERT INTO pop3_uidls (account_id, uidl, uid, message_id, downloaded) "
                         "VALUES (?, ?, ?, ?, ?)",
-                        rows,
+                        records,
                     )
         except BaseException:
             for base, message in zip(bases, (items[i][1] for i in fresh), strict=True):

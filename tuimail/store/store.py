@@ -27,21 +27,19 @@ from tuimail.models import (
     MessageSummary,
 )
 from tuimail.store import maildir
-from tuimail.store.indexing import Indexed, address_text, index_headers, index_message
-from tuimail.store.indexing import sort_from as _sort_from
-from tuimail.store.indexing import sort_subject as _sort_subject
+from tuimail.store.indexing import index_headers, index_item, index_message
 from tuimail.store.paths import checked_path, dir_name, fsync_dir
 from tuimail.store.pop3state import Pop3State, Prepared, discard_tmp, link_cur
 from tuimail.store.rows import (
-    envelope_extra,
+    INDEX_COLUMNS,
+    IndexRow,
     envelope_from_row,
     epoch,
     flags_from_columns,
     flags_to_columns,
     from_epoch,
+    index_row,
     now,
-    offset_minutes,
-    thread_id,
 )
 from tuimail.store.schema import connect
 from tuimail.store.types import (
@@ -78,10 +76,15 @@ _ORDER = {
     SortKey.SIZE: ("size", "sort_date", "id"),
 }
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (id, folder_id, uid, message_id, in_reply_to, refs, thread_id, "
-    "date_utc, date_offset, sort_date, from_name, from_addr, sort_from, addrs, subject, "
-    "sort_subject, flags, keywords, size, has_attachments, preview, filename, internaldate, "
-    "parse_warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (id, folder_id, uid, thread_id, sort_date, flags, keywords, size, "  # noqa: S608
+    f"filename, internaldate, {', '.join(INDEX_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (10 + len(INDEX_COLUMNS)))})"
+)
+# An IndexRow's columns for a row that had only its headers: (sort date, *columns, file, id).
+_UPDATE_INDEXED = (
+    "UPDATE messages SET sort_date = COALESCE(?, sort_date), "  # noqa: S608
+    + ", ".join(f"{name} = ?" for name in INDEX_COLUMNS)
+    + ", filename = ? WHERE id = ?"
 )
 _INSERT_FTS = (
     "INSERT INTO messages_fts (rowid, sender, recipients, cc, subject, body) "
@@ -545,7 +548,7 @@ class Store(Pop3State):
         folder = self._folder(folder_id)
         fdir = self._fdir(folder)
         if prepared is not None and not (
-            len(prepared.indexed) == len(prepared.bases) == len(items)
+            len(prepared.rows) == len(prepared.bases) == len(items)
             and all(
                 (base is not None) == item.complete
                 for base, item in zip(prepared.bases, items, strict=True)
@@ -557,9 +560,9 @@ class Store(Pop3State):
             return []
         # Parse outside the transaction: other processes keep writing meanwhile.
         if prepared is not None:
-            indexed = prepared.indexed
+            rows = prepared.rows
         else:
-            indexed = [index_message(i.raw) if i.complete else index_headers(i.raw) for i in items]
+            rows = [index_row(index_item(i.raw, i.complete)) for i in items]
         uids = [i.uid for i in items if i.uid is not None]
         try:
             with_body = {
@@ -603,7 +606,7 @@ class Store(Pop3State):
                 if written:
                     maildir.sync_dirs(fdir)
             with self._write() as conn:
-                ids, unused = self._store_new(conn, folder, items, indexed, bases)
+                ids, unused = self._store_new(conn, folder, items, rows, bases)
                 if append_op:
                     for message_id in ids:
                         self._queue(conn, "append", folder, None, message_id)
@@ -620,7 +623,7 @@ class Store(Pop3State):
         conn: sqlite3.Connection,
         folder: _Folder,
         items: Sequence[NewMessage],
-        indexed: Sequence[Indexed],
+        rows: Sequence[IndexRow],
         bases: Sequence[str | None],
     ) -> tuple[list[int], list[tuple[str, Flags]]]:
         existing = self._existing(conn, folder.id, [i.uid for i in items if i.uid is not None])
@@ -654,13 +657,12 @@ class Store(Pop3State):
         addresses: dict[str, list[Any]] = {}
         new_unread = 0
 
-        for item, idx, base in zip(items, indexed, bases, strict=True):
-            env = idx.envelope
+        for item, index, base in zip(items, rows, bases, strict=True):
             row = existing.get(item.uid) if item.uid is not None else None
-            if row is None and item.uid is not None and env.message_id in placeholders:
-                pid = placeholders[env.message_id].pop(0)
-                if not placeholders[env.message_id]:
-                    del placeholders[env.message_id]
+            if row is None and item.uid is not None and index.message_id in placeholders:
+                pid = placeholders[index.message_id].pop(0)
+                if not placeholders[index.message_id]:
+                    del placeholders[index.message_id]
                 conn.execute("UPDATE messages SET uid = ? WHERE id = ?", (item.uid, pid))
                 got = conn.execute(
                     "SELECT id, filename, flags, keywords FROM messages WHERE id = ?", (pid,)
@@ -675,9 +677,9 @@ class Store(Pop3State):
                     (bits, keywords, item.size or None, epoch(item.internaldate), message_id)
                 )
                 if filename is None and base is not None:
-                    body_updates.append((*self._index_columns(idx), base, message_id))
+                    body_updates.append((index.date_utc, *index.columns, base, message_id))
                     reindexed.append(message_id)
-                    fts.append((message_id, *self._fts_columns(idx)))
+                    fts.append((message_id, *index.fts))
                     filename = base
                 elif base is not None:
                     unused.append((base, item.flags))
@@ -699,45 +701,30 @@ class Store(Pop3State):
             if item.uid is not None:  # the same UID again later in this batch updates it
                 existing[item.uid] = (message_id, base, bits, keywords)
             new_unread += not bits & 1
-            thread = thread_id(idx.thread_key) if idx.thread_key else message_id
-            date_utc = epoch(env.date)
+            date_utc = index.date_utc
             internal = epoch(item.internaldate)
-            size = item.size or (len(item.raw) if item.complete else 0)
             inserts.append(
                 (
                     message_id,
                     folder.id,
                     item.uid,
-                    env.message_id,
-                    env.in_reply_to,
-                    " ".join(env.references),
-                    thread,
-                    date_utc,
-                    offset_minutes(env.date),
+                    message_id if index.thread is None else index.thread,
                     date_utc if date_utc is not None else (internal or 0),
-                    env.from_[0].name if env.from_ else "",
-                    env.from_[0].addr if env.from_ else "",
-                    _sort_from(env.from_),
-                    envelope_extra(env),
-                    env.subject,
-                    _sort_subject(env.subject),
                     bits,
                     keywords,
-                    size,
-                    int(idx.has_attachments),
-                    idx.preview,
+                    item.size or (len(item.raw) if item.complete else 0),
                     base,
                     internal,
-                    idx.warning,
+                    *index.columns,
                 )
             )
-            fts.append((message_id, *self._fts_columns(idx)))
+            fts.append((message_id, *index.fts))
             seen_at = date_utc or internal or 0
-            for addr in env.from_:
-                self._count_address(addresses, addr, seen_at, sent_to=False)
+            for addr, name in index.senders:
+                self._count_address(addresses, addr, name, seen_at, sent_to=False)
             if sent_folder:
-                for addr in (*env.to, *env.cc, *env.bcc):
-                    self._count_address(addresses, addr, seen_at, sent_to=True)
+                for addr, name in index.recipients:
+                    self._count_address(addresses, addr, name, seen_at, sent_to=True)
             ids.append(message_id)
 
         if inserts:
@@ -753,14 +740,7 @@ class Store(Pop3State):
                 flag_updates,
             )
         if body_updates:
-            conn.executemany(
-                "UPDATE messages SET message_id = ?, in_reply_to = ?, refs = ?, date_utc = ?, "
-                "date_offset = ?, sort_date = COALESCE(?, sort_date), from_name = ?, "
-                "from_addr = ?, sort_from = ?, addrs = ?, subject = ?, sort_subject = ?, "
-                "has_attachments = ?, preview = ?, parse_warning = ?, filename = ? "
-                "WHERE id = ?",
-                body_updates,
-            )
+            conn.executemany(_UPDATE_INDEXED, body_updates)
             conn.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(i,) for i in reindexed])
         if fts:
             conn.executemany(_INSERT_FTS, fts)
@@ -770,53 +750,20 @@ class Store(Pop3State):
 
     @staticmethod
     def _count_address(
-        acc: dict[str, list[Any]], addr: Address, seen_at: int, sent_to: bool
+        acc: dict[str, list[Any]], addr: str, name: str, seen_at: int, sent_to: bool
     ) -> None:
-        if not addr.addr or "@" not in addr.addr:
+        if not addr or "@" not in addr:
             return
-        key = addr.addr.casefold()
+        key = addr.casefold()
         entry = acc.get(key)
         if entry is None:
-            acc[key] = [addr.addr, addr.name, seen_at, 1, int(sent_to)]
+            acc[key] = [addr, name, seen_at, 1, int(sent_to)]
             return
-        if addr.name:
-            entry[1] = addr.name
+        if name:
+            entry[1] = name
         entry[2] = max(entry[2], seen_at)
         entry[3] += 1
         entry[4] = max(entry[4], int(sent_to))
-
-    @staticmethod
-    def _fts_columns(idx: Indexed) -> tuple[str, str, str, str, str]:
-        env = idx.envelope
-        return (
-            address_text(env.from_ + env.sender),
-            address_text(env.to + env.bcc),
-            address_text(env.cc),
-            env.subject,
-            idx.body_text,
-        )
-
-    @staticmethod
-    def _index_columns(idx: Indexed) -> tuple[Any, ...]:
-        env = idx.envelope
-        date_utc = epoch(env.date)
-        return (
-            env.message_id,
-            env.in_reply_to,
-            " ".join(env.references),
-            date_utc,
-            offset_minutes(env.date),
-            date_utc,
-            env.from_[0].name if env.from_ else "",
-            env.from_[0].addr if env.from_ else "",
-            _sort_from(env.from_),
-            envelope_extra(env),
-            env.subject,
-            _sort_subject(env.subject),
-            int(idx.has_attachments),
-            idx.preview,
-            idx.warning,
-        )
 
     def set_body(self, message_id: int, raw: bytes) -> None:
         row = self._conn.execute(
@@ -828,7 +775,7 @@ class Store(Pop3State):
         folder = self._folder(row[0])
         fdir = self._fdir(folder)
         flags = flags_from_columns(row[2], row[3])
-        idx = index_message(raw)
+        index = index_row(index_message(raw))
         base = maildir.deliver(fdir, raw, flags)
         maildir.sync_dirs(fdir)
         try:
@@ -839,16 +786,13 @@ class Store(Pop3State):
                 ).fetchone()
                 if now_row is None or now_row[0] != folder.id:
                     raise NotFoundError(f"Message {message_id} moved or vanished meanwhile.")
+                conn.execute(_UPDATE_INDEXED, (index.date_utc, *index.columns, base, message_id))
                 conn.execute(
-                    "UPDATE messages SET message_id = ?, in_reply_to = ?, refs = ?, "
-                    "date_utc = ?, date_offset = ?, sort_date = COALESCE(?, sort_date), "
-                    "from_name = ?, from_addr = ?, sort_from = ?, addrs = ?, subject = ?, "
-                    "sort_subject = ?, has_attachments = ?, preview = ?, parse_warning = ?, "
-                    "filename = ?, size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
-                    (*self._index_columns(idx), base, len(raw), message_id),
+                    "UPDATE messages SET size = ? WHERE id = ? AND size = 0",
+                    (len(raw), message_id),
                 )
                 conn.execute("DELETE FROM messages_fts WHERE rowid = ?", (message_id,))
-                conn.execute(_INSERT_FTS, (message_id, *self._fts_columns(idx)))
+                conn.execute(_INSERT_FTS, (message_id, *index.fts))
         except BaseException:
             maildir.remove(fdir, base, flags)
             raise
