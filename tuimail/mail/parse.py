@@ -927,7 +927,17 @@ def preview(text: str, length: int = 200) -> str:
         return ""
     kept: list[str] = []
     budget = length * 4
-    for line in text[: length * 40].splitlines():
+    end = min(len(text), length * 40)
+    pos = 0
+    # Line by line up to the budget: splitting all of `end` first cost more than the rest.
+    # (Other line breaks than LF stay inside a line; the whitespace collapse below takes
+    # them out like any other space.)
+    while pos < end and budget > 0:
+        stop = text.find("\n", pos, end)
+        if stop < 0:
+            stop = end
+        line = text[pos:stop]
+        pos = stop + 1
         stripped = line.strip()
         if stripped.startswith(">"):
             continue
@@ -936,10 +946,13 @@ def preview(text: str, length: int = 200) -> str:
         if stripped:
             kept.append(stripped)
             budget -= len(stripped)
-            if budget <= 0:
-                break
     # str.split() collapses the same (Unicode) whitespace as `\s+`, several times faster.
-    out = sanitize_line(" ".join(" ".join(kept).split())).strip()
+    joined = " ".join(" ".join(kept).split())
+    # Sanitizing only what can show is cheaper; escapes only lengthen text, so twice the
+    # length is enough unless the sanitizer dropped characters.
+    out = sanitize_line(joined[: length * 2]).strip()
+    if len(out) <= length and len(joined) > length * 2:
+        out = sanitize_line(joined).strip()
     if len(out) > length:
         out = out[: length - 1].rstrip() + "…"
     return out
