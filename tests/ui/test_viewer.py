@@ -125,3 +125,44 @@ def test_save_attachment_refuses_symlink_races(tmp_path: Path) -> None:
     second = save_attachment(raw, attachment, tmp_path)
     assert first.name == "x.bin" and second.name == "x (1).bin"
     assert first.read_bytes() == b"data"
+
+
+async def test_a_known_name_on_a_new_address_and_a_lookalike_domain_are_flagged(
+    demo_root: Path,
+) -> None:
+    from tuimail.models import Flags
+    from tuimail.store import Store
+
+    with Store.open(demo_root) as store:
+        assert ("priya@raman.example", "Priya Raman") in store.correspondents()
+        inbox = next(f for f in store.folders() if f.name == "INBOX")
+        store.append_local(
+            inbox.id,
+            b"From: Priya Raman <priya.raman.hr@mail-service.example>\r\n"
+            b"To: you@tuimail.example\r\nSubject: Updated payroll form\r\n"
+            b"Message-ID: <impostor@mail-service.example>\r\n"
+            b"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\n\r\nPlease fill in the form.\r\n",
+            Flags(),
+            remote=False,
+        )
+        store.append_local(
+            inbox.id,
+            b"From: Billing <billing@rarnan.example>\r\n"
+            b"To: you@tuimail.example\r\nSubject: Invoice overdue\r\n"
+            b"Message-ID: <lookalike@rarnan.example>\r\n"
+            b"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\n\r\nPay now.\r\n",
+            Flags(),
+            remote=False,
+        )
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        viewer = await open_message(app, pilot, "payroll")
+        reading = viewer.query_one(MessageView).reading
+        assert reading is not None
+        assert "display-name-known" in {s.kind for s in reading.signs}
+        assert "priya@raman.example" in flat_text(app)  # where this name usually writes from
+        await pilot.press("escape")
+        viewer = await open_message(app, pilot, "overdue")
+        reading = viewer.query_one(MessageView).reading
+        assert reading is not None
+        assert "lookalike-domain" in {s.kind for s in reading.signs}  # rarnan ~ raman

@@ -1116,6 +1116,16 @@ class Store(Pop3State):
         ).fetchone()
         return row is not None and (bool(row[1]) or row[0] >= 2)
 
+    def correspondents(self, limit: int = 50_000) -> list[tuple[str, str]]:
+        """(address, display name) of everyone `address_seen` knows, most frequent first:
+        what the phishing signs compare a sender's name and domain with."""
+        rows: list[tuple[str, str]] = self._q(
+            "SELECT addr, name FROM addresses WHERE sent_to != 0 OR count >= 2 "
+            "ORDER BY sent_to DESC, count DESC LIMIT ?",
+            (limit,),
+        )
+        return rows
+
     # ------------------------------------------------------------------ local changes
 
     def _rows(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[_Row]:

@@ -226,7 +226,7 @@ class TuimailApp(ThemedApp[int]):
         account = self.config.accounts.get(summary.account)
         return load_reading(
             raw,
-            correspondents=StoreCorrespondents(self._address_seen),
+            correspondents=StoreCorrespondents(self._address_seen, self._correspondents),
             trusted_authserv_id=account.trusted_authserv_id if account else "",
             my_domains=self.my_domains,
             prefer=prefer,
@@ -237,6 +237,11 @@ class TuimailApp(ThemedApp[int]):
         if threading.current_thread() is threading.main_thread():
             return self.store.address_seen(addr)
         return self.call_from_thread(self.store.address_seen, addr)
+
+    def _correspondents(self) -> list[tuple[str, str]]:
+        if threading.current_thread() is threading.main_thread():
+            return self.store.correspondents()
+        return self.call_from_thread(self.store.correspondents)
 
     @property
     def my_domains(self) -> list[str]:

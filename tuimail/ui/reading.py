@@ -47,21 +47,43 @@ class Reading:
 class StoreCorrespondents:
     """`KnownCorrespondents` from the store: who the user has exchanged mail with.
 
-    The store answers "seen this address?"; it has no name or domain index yet, so the
-    signs that need one (a known name on a new address, near-miss domains) stay quiet.
+    `seen` answers "seen this address?" (`Store.address_seen`); `people` lists the known
+    (address, name) pairs (`Store.correspondents`), read once, on the first sign that
+    needs names or domains.
     """
 
-    def __init__(self, seen: Callable[[str], bool]) -> None:
+    def __init__(
+        self, seen: Callable[[str], bool], people: Callable[[], Sequence[tuple[str, str]]]
+    ) -> None:
         self._seen = seen
+        self._people = people
+        self._names: dict[str, set[str]] | None = None
+        self._domains: set[str] | None = None
 
     def is_known(self, addr: str) -> bool:
         return self._seen(addr)
 
+    def _load(self) -> None:
+        names: dict[str, set[str]] = {}
+        domains: set[str] = set()
+        for addr, name in self._people():
+            if name:
+                names.setdefault(name, set()).add(addr)
+            if "@" in addr:
+                domains.add(addr.rpartition("@")[2].lower())
+        self._names, self._domains = names, domains
+
     def names(self) -> Mapping[str, set[str]]:
-        return {}
+        if self._names is None:
+            self._load()
+        assert self._names is not None
+        return self._names
 
     def domains(self) -> set[str]:
-        return set()
+        if self._domains is None:
+            self._load()
+        assert self._domains is not None
+        return self._domains
 
 
 _PLAIN = Style()
