@@ -340,3 +340,80 @@ def test_plan_reported_equals_plan_changes_under_store_semantics(
 def test_plan_reported_gives_up_on_huge_ranges() -> None:
     state = FolderState(1, 4_000_000_000, 5)
     assert plan.plan_reported(state, {}, {}, [(1, 3_999_999_999)], max_expand=1000) is None
+
+
+# ----------------------------------------------------------------------------- renames
+
+
+def _st(uidvalidity: int, uidnext: int = 0, modseq: int = 0) -> FolderState:
+    return FolderState(uidvalidity, uidnext, modseq)
+
+
+def _sel(uidvalidity: int, uidnext: int = 0, modseq: int = 0, messages: int = 0) -> Selected:
+    return Selected(uidvalidity, uidnext, modseq, messages)
+
+
+@pytest.mark.parametrize(
+    ("vanished", "appeared", "expected"),
+    [
+        # Same UIDVALIDITY, UIDNEXT unchanged or grown: a rename.
+        ({"A": _st(7, 10)}, {"B": _sel(7, 10)}, {"A": "B"}),
+        ({"A": _st(7, 10)}, {"B": _sel(7, 12)}, {"A": "B"}),
+        # UIDNEXT went back: not the same folder (a coincidence).
+        ({"A": _st(7, 10)}, {"B": _sel(7, 9)}, {}),
+        # Different UIDVALIDITY: a delete and a create.
+        ({"A": _st(7, 10)}, {"B": _sel(8, 10)}, {}),
+        # Never synced locally: nothing to match on.
+        ({"A": _st(0, 0)}, {"B": _sel(0, 1)}, {}),
+        # No UIDNEXT reported: HIGHESTMODSEQ decides, and without it nothing does.
+        ({"A": _st(7, 10, 50)}, {"B": _sel(7, 0, 50)}, {"A": "B"}),
+        ({"A": _st(7, 10, 50)}, {"B": _sel(7, 0, 49)}, {}),
+        ({"A": _st(7, 10, 0)}, {"B": _sel(7, 0, 0, 3)}, {}),
+        # Two candidates for one vanished folder: ambiguous, no rename.
+        ({"A": _st(7, 10)}, {"B": _sel(7, 10), "C": _sel(7, 11)}, {}),
+        # One candidate claimed by two vanished folders: ambiguous for both.
+        ({"A": _st(7, 10), "X": _st(7, 5)}, {"B": _sel(7, 10)}, {}),
+        # ... but an unambiguous pair beside it still counts.
+        (
+            {"A": _st(7, 10), "X": _st(7, 5), "P": _st(9, 3)},
+            {"B": _sel(7, 10), "Q": _sel(9, 3)},
+            {"P": "Q"},
+        ),
+        # A parent renamed with its child: each pair on its own UIDVALIDITY.
+        (
+            {"Work": _st(100, 4), "Work/2025": _st(101, 30)},
+            {"Jobs": _sel(100, 4), "Jobs/2025": _sel(101, 31)},
+            {"Work": "Jobs", "Work/2025": "Jobs/2025"},
+        ),
+        # Nothing appeared or nothing vanished.
+        ({"A": _st(7, 10)}, {}, {}),
+        ({}, {"B": _sel(7, 10)}, {}),
+    ],
+)
+def test_match_renames(
+    vanished: dict[str, FolderState], appeared: dict[str, Selected], expected: dict[str, str]
+) -> None:
+    assert plan.match_renames(vanished, appeared) == expected
+
+
+@given(
+    st.dictionaries(
+        st.text("abc", min_size=1, max_size=2),
+        st.builds(_st, st.integers(0, 3), st.integers(0, 5), st.integers(0, 5)),
+        max_size=5,
+    ),
+    st.dictionaries(
+        st.text("xyz", min_size=1, max_size=2),
+        st.builds(_sel, st.integers(0, 3), st.integers(0, 5), st.integers(0, 5)),
+        max_size=5,
+    ),
+)
+def test_match_renames_is_a_safe_one_to_one_map(
+    vanished: dict[str, FolderState], appeared: dict[str, Selected]
+) -> None:
+    renames = plan.match_renames(vanished, appeared)
+    assert len(set(renames.values())) == len(renames)
+    for old, new in renames.items():
+        assert vanished[old].uidvalidity == appeared[new].uidvalidity != 0
+        same = [n for n, s in appeared.items() if s.uidvalidity == vanished[old].uidvalidity]
+        assert new in same

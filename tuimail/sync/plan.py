@@ -334,3 +334,50 @@ def body_batches(
     if current:
         batches.append(current)
     return batches
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def match_renames(
+    vanished: Mapping[str, FolderState], appeared: Mapping[str, Selected]
+) -> dict[str, str]:
+    """Which local folders that vanished from LIST were renamed (old name -> new name)
+    into folders that appeared in the same LIST, given the local states of the vanished
+    ones and the STATUS of the new ones (`Selected.exists` is MESSAGES).
+
+    RFC 3501 (6.3.5) keeps a folder's UIDVALIDITY across RENAME, so the same UIDVALIDITY is
+    the sign. To be safe against a coincidence (another folder created in the same second,
+    UIDVALIDITY being a timestamp on many servers) the server folder must also be able to
+    be ours: its UIDNEXT is at least ours (UIDs never go back), or, when it reported no
+    UIDNEXT, its HIGHESTMODSEQ is at least ours. A folder we never synced (UIDVALIDITY 0)
+    has nothing to match. Ambiguous matches are not renames: a vanished folder with two
+    candidates, or a candidate claimed by two vanished folders. A parent's rename shows as
+    one vanished/appeared pair per folder, each matched on its own."""
+    candidates: dict[str, list[str]] = {}
+    claimed: dict[str, int] = {}
+    for old, state in vanished.items():
+        if state.uidvalidity == 0:
+            continue
+        found = [
+            new
+            for new, status in appeared.items()
+            if status.uidvalidity == state.uidvalidity and _may_continue(state, status)
+        ]
+        candidates[old] = found
+        for new in found:
+            claimed[new] = claimed.get(new, 0) + 1
+    return {
+        old: found[0]
+        for old, found in candidates.items()
+        if len(found) == 1 and claimed[found[0]] == 1
+    }
+
+
+def _may_continue(state: FolderState, status: Selected) -> bool:
+    """Whether the server folder's counters can be the continuation of our state."""
+    if status.uidnext:
+        return status.uidnext >= state.uidnext
+    if status.highestmodseq and state.highestmodseq:
+        return status.highestmodseq >= state.highestmodseq
+    return False
