@@ -421,3 +421,82 @@ def test_drop_move_after_the_message_came_back_keeps_its_file(store: Store) -> N
     assert store.raw(mid) == full_message(7)
     assert files(store, "Archive") == []
     assert store.integrity_check() == []
+
+
+# ----------------------------------------------------------------------------- folder renames
+
+
+ALL_BUT_ARCHIVE = [
+    FolderInfo("INBOX", role=FolderRole.INBOX),
+    FolderInfo("Trash", role=FolderRole.TRASH),
+    FolderInfo("Sent", role=FolderRole.SENT),
+]
+
+
+def test_rename_from_the_server_keeps_rows_state_ops_and_files(store: Store) -> None:
+    from tuimail.models import FolderState
+
+    archive = fid(store, "Archive")
+    ids = add(store, "Archive", [1, 2])
+    store.set_folder_state(archive, FolderState(7, 3, 40))
+    store.set_flags([ids[0]], add=["seen"])
+    mid = store.append_local(archive, full_message(9), SEEN)
+    before = files(store, "Archive")
+    changes = store.sync_folders(
+        "acct", [*ALL_BUT_ARCHIVE, FolderInfo("Old/Archive")], {"Archive": "Old/Archive"}
+    )
+    assert changes.renamed == [("Archive", "Old/Archive")]
+    assert changes.added == changes.removed == changes.rescued == []
+    row = store.folder("acct", "Old/Archive")
+    assert row is not None and row.id == archive and row.state == FolderState(7, 3, 40)
+    assert sorted(store.list_ids(archive)) == sorted([*ids, mid])
+    ops = store.pending_ops("acct")
+    assert [(op.kind, op.folder) for op in ops] == [
+        ("flags", "Old/Archive"),
+        ("append", "Old/Archive"),
+    ]
+    assert not (store.root / "maildir" / "acct" / "Archive").exists()
+    assert files(store, "Old%2FArchive") == before
+    assert store.raw(mid) == full_message(9)
+    assert store.raw(ids[1]) is not None
+
+
+def test_a_rename_to_a_name_not_listed_is_not_applied(store: Store) -> None:
+    ids = add(store, "Archive", [1])
+    changes = store.sync_folders("acct", ALL_BUT_ARCHIVE, {"Archive": "Elsewhere"})
+    assert changes.renamed == [] and changes.removed == ["Archive"]
+    assert store.message(ids[0]) is None
+
+
+def test_folder_deleted_on_the_server_keeps_unsent_appends_in_inbox(store: Store) -> None:
+    archive = fid(store, "Archive")
+    add(store, "Archive", [1])
+    mid = store.append_local(archive, full_message(5), SEEN)
+    store.set_flags([mid], add=["flagged"])  # a later op on the placeholder goes along
+    changes = store.sync_folders("acct", ALL_BUT_ARCHIVE)
+    assert changes.removed == ["Archive"]
+    assert changes.rescued == [("Archive", "INBOX", 1)]
+    summary = store.message(mid)
+    assert summary is not None and summary.folder == "INBOX" and summary.uid == 0
+    assert store.raw(mid) == full_message(5)
+    assert [(op.kind, op.folder) for op in store.pending_ops("acct")] == [
+        ("append", "INBOX"),
+        ("flags", "INBOX"),
+    ]
+    assert counts(store, "INBOX") == (1, 0)
+    [op, _] = store.pending_ops("acct")
+    store.complete_op(op.id, new_uid=31)
+    assert store.uid_flags(fid(store, "INBOX")) == {31: Flags(seen=True, flagged=True)}
+
+
+def test_moves_out_of_and_into_a_folder_deleted_on_the_server(store: Store) -> None:
+    out_id, in_id = add(store, "Archive", [1]) + add(store, "INBOX", [4])
+    store.move([out_id], fid(store, "Sent"))  # its source vanishes: upload our copy
+    store.move([in_id], fid(store, "Archive"))  # its destination vanishes: undone
+    changes = store.sync_folders("acct", ALL_BUT_ARCHIVE)
+    assert changes.rescued == []
+    [op] = store.pending_ops("acct")
+    assert (op.kind, op.folder, op.message_id, op.uid) == ("append", "Sent", out_id, None)
+    assert store.raw(out_id) is not None
+    back = store.message(in_id)
+    assert back is not None and (back.folder, back.uid) == ("INBOX", 4)

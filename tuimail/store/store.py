@@ -297,51 +297,106 @@ class Store(Pop3State):
             folder_id = row[0] if row else self._insert_folder(conn, account_id, info)
         return self.folder_by_id(folder_id)
 
-    def sync_folders(self, account: str, folders: Sequence[FolderInfo]) -> FolderChanges:
+    def sync_folders(
+        self,
+        account: str,
+        folders: Sequence[FolderInfo],
+        renames: Mapping[str, str] | None = None,
+    ) -> FolderChanges:
+        """Make the account's local folders those of `folders` (the server's list).
+
+        `renames` (old -> new name, e.g. from `sync.plan.match_renames`) are applied first:
+        the folder keeps its rows, sync state and pending operations (they name folders by
+        id) and its Maildir directory moves. Then new names are added and the rest of the
+        local folders removed, except what exists only here: messages waiting for an APPEND
+        to a removed folder move to the account's INBOX with their APPEND (so they are
+        uploaded there; `FolderChanges.rescued`), a move/copy out of a removed folder whose
+        message we hold becomes an APPEND to where it went, and a move/copy into a removed
+        folder is given up (`drop_op`: the message is still on the server where it was)."""
+        wanted = {f.name: f for f in folders}
+        renames = dict(renames or {})
+        doomed_names = set()
+        for f in self.folders(account):
+            if f.name not in wanted and f.name not in renames:
+                doomed_names.add(f.name)
+        if doomed_names:
+            self._give_up_ops_into(account, doomed_names)
         changes = FolderChanges()
         doomed: list[Path] = []
-        wanted = {f.name: f for f in folders}
-        with self._write() as conn:
-            account_id = self._account_id(conn, account)
-            have = {
-                r[1]: r
-                for r in conn.execute(
-                    "SELECT id, name, delimiter, role, subscribed, selectable, dir "
-                    "FROM folders WHERE account_id = ?",
-                    (account_id,),
-                )
-            }
-            account_dir = conn.execute(
-                "SELECT dir FROM accounts WHERE id = ?", (account_id,)
-            ).fetchone()[0]
-            for name, row in have.items():
-                if name not in wanted:
+        moved: list[tuple[Path, Path]] = []
+        linked: list[tuple[Path, str, Flags]] = []
+        try:
+            with self._write() as conn:
+                account_id = self._account_id(conn, account)
+                have = {
+                    r[1]: r
+                    for r in conn.execute(
+                        "SELECT id, name, delimiter, role, subscribed, selectable, dir "
+                        "FROM folders WHERE account_id = ?",
+                        (account_id,),
+                    )
+                }
+                account_dir = conn.execute(
+                    "SELECT dir FROM accounts WHERE id = ?", (account_id,)
+                ).fetchone()[0]
+                for old, new in renames.items():
+                    row = have.get(old)
+                    if row is None or old in wanted or new not in wanted or new in have:
+                        continue
+                    old_path = self._dir(account_dir, row[6])
+                    new_dir = dir_name(new)
+                    new_path = self._dir(account_dir, new_dir)
+                    if old_path.exists() and new_path.exists():
+                        continue  # debris in the way: treated as a delete and an add
+                    conn.execute(
+                        "UPDATE folders SET name = ?, dir = ? WHERE id = ?", (new, new_dir, row[0])
+                    )
+                    if old_path.exists():
+                        os.rename(old_path, new_path)
+                        moved.append((old_path, new_path))
+                    del have[old]
+                    have[new] = (row[0], new, *row[2:6], new_dir)
+                    changes.renamed.append((old, new))
+                if moved:
+                    fsync_dir(moved[0][1].parent)
+                for name, info in wanted.items():
+                    row = have.get(name)
+                    if row is None:
+                        self._insert_folder(conn, account_id, info)
+                        changes.added.append(name)
+                    elif (row[2], row[3], bool(row[4]), bool(row[5])) != (
+                        info.delimiter,
+                        info.role.value,
+                        info.subscribed,
+                        info.selectable,
+                    ):
+                        conn.execute(
+                            "UPDATE folders SET delimiter = ?, role = ?, subscribed = ?, "
+                            "selectable = ? WHERE id = ?",
+                            (
+                                info.delimiter,
+                                info.role.value,
+                                int(info.subscribed),
+                                int(info.selectable),
+                                row[0],
+                            ),
+                        )
+                        changes.updated.append(name)
+                for name, row in have.items():
+                    if name in wanted:
+                        continue
+                    kept = self._keep_local_only(conn, account_id, row[0], linked)
+                    if kept is not None:
+                        changes.rescued.append((name, *kept))
                     doomed.append(self._dir(account_dir, row[6]))
                     conn.execute("DELETE FROM folders WHERE id = ?", (row[0],))
                     changes.removed.append(name)
-            for name, info in wanted.items():
-                row = have.get(name)
-                if row is None:
-                    self._insert_folder(conn, account_id, info)
-                    changes.added.append(name)
-                elif (row[2], row[3], bool(row[4]), bool(row[5])) != (
-                    info.delimiter,
-                    info.role.value,
-                    info.subscribed,
-                    info.selectable,
-                ):
-                    conn.execute(
-                        "UPDATE folders SET delimiter = ?, role = ?, subscribed = ?, "
-                        "selectable = ? WHERE id = ?",
-                        (
-                            info.delimiter,
-                            info.role.value,
-                            int(info.subscribed),
-                            int(info.selectable),
-                            row[0],
-                        ),
-                    )
-                    changes.updated.append(name)
+        except BaseException:
+            for old_path, new_path in reversed(moved):
+                with contextlib.suppress(OSError):
+                    os.rename(new_path, old_path)
+            self._finish_files(linked)
+            raise
         # Files go only after the rows are gone: a crash in between leaves orphans, not holes.
         if doomed:
             import shutil  # not at module level: it pulls in bz2 and lzma; rarely needed
@@ -349,6 +404,73 @@ class Store(Pop3State):
             for path in doomed:
                 shutil.rmtree(path, ignore_errors=True)
         return changes
+
+    def _give_up_ops_into(self, account: str, names: set[str]) -> None:
+        """Moves and copies into folders about to be removed can never run: undone
+        (`drop_op`), the server still has the message where it was."""
+        for op in self.pending_ops(account):
+            if op.kind in ("move", "copy") and op.dest_folder in names:
+                self.drop_op(op.id, "the destination folder was deleted on the server")
+
+    def _keep_local_only(
+        self,
+        conn: sqlite3.Connection,
+        account_id: int,
+        folder_id: int,
+        linked: list[tuple[Path, str, Flags]],
+    ) -> tuple[str, int] | None:
+        """Before folder `folder_id` is removed: keep what exists only locally (see
+        `sync_folders`). Returns (the INBOX's name, count) when messages of the folder
+        were moved there; files linked into it are added to `linked`."""
+        # A move/copy out of this folder whose message went on locally: upload our copy.
+        conn.execute(
+            "UPDATE pending_ops SET kind = 'append', folder_id = ("
+            "  SELECT m.folder_id FROM messages m WHERE m.id = pending_ops.message_id), "
+            "dest_folder_id = NULL, uid = NULL, orig_uid = NULL "
+            "WHERE folder_id = ? AND kind IN ('move', 'copy') AND EXISTS ("
+            "  SELECT 1 FROM messages m WHERE m.id = pending_ops.message_id "
+            "  AND m.folder_id = pending_ops.dest_folder_id AND m.uid IS NULL "
+            "  AND m.filename IS NOT NULL)",
+            (folder_id,),
+        )
+        rows = conn.execute(
+            "SELECT DISTINCT m.id, m.filename, m.flags, m.keywords FROM messages m "
+            "JOIN pending_ops o ON o.message_id = m.id "
+            "WHERE m.folder_id = ? AND m.uid IS NULL AND o.kind = 'append' AND o.folder_id = ?",
+            (folder_id, folder_id),
+        ).fetchall()
+        if not rows:
+            return None
+        inbox_row = conn.execute(
+            "SELECT id FROM folders WHERE account_id = ? AND id != ? AND (role = ? OR name = ?) "
+            "ORDER BY role = ? DESC, id LIMIT 1",
+            (account_id, folder_id, FolderRole.INBOX.value, "INBOX", FolderRole.INBOX.value),
+        ).fetchone()
+        if inbox_row is None:
+            raise StoreError(
+                "A folder deleted on the server holds messages not uploaded yet, and the "
+                "account has no INBOX to keep them in; the folder was left as it is."
+            )
+        src = self._folder(folder_id)
+        inbox = self._folder(inbox_row[0])
+        src_dir, inbox_dir = self._fdir(src), self._fdir(inbox)
+        for message_id, filename, bits, keywords in rows:
+            flags = flags_from_columns(bits, keywords)
+            if filename and maildir.link_into(src_dir, inbox_dir, filename, flags):
+                linked.append((inbox_dir, filename, flags))
+            else:
+                filename = None
+            conn.execute(
+                "UPDATE messages SET folder_id = ?, filename = ? WHERE id = ?",
+                (inbox.id, filename, message_id),
+            )
+            conn.execute(
+                "UPDATE pending_ops SET folder_id = ? WHERE message_id = ? AND folder_id = ?",
+                (inbox.id, message_id, folder_id),
+            )
+        if linked:
+            maildir.sync_dirs(inbox_dir)
+        return inbox.name, len(rows)
 
     def folders(self, account: str | None = None) -> list[FolderRow]:
         sql = f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN accounts a ON a.id = f.account_id"  # noqa: S608

@@ -82,20 +82,30 @@ class FolderRow(Frozen):
 
 
 class FolderChanges(Frozen):
-    __slots__ = ("added", "removed", "updated")
+    """What `Store.sync_folders` did. `renamed`: (old, new) names; `rescued`: (removed
+    folder, folder that took them, count) for messages that existed only locally in a
+    removed folder (pending APPENDs) and were kept."""
+
+    __slots__ = ("added", "removed", "renamed", "rescued", "updated")
     added: list[str]
     removed: list[str]
     updated: list[str]
+    renamed: list[tuple[str, str]]
+    rescued: list[tuple[str, str, int]]
 
     def __init__(
         self,
         added: list[str] | None = None,
         removed: list[str] | None = None,
         updated: list[str] | None = None,
+        renamed: list[tuple[str, str]] | None = None,
+        rescued: list[tuple[str, str, int]] | None = None,
     ) -> None:
         _set(self, "added", [] if added is None else added)
         _set(self, "removed", [] if removed is None else removed)
         _set(self, "updated", [] if updated is None else updated)
+        _set(self, "renamed", [] if renamed is None else renamed)
+        _set(self, "rescued", [] if rescued is None else rescued)
 
 
 OpKind = Literal["flags", "move", "copy", "expunge", "append"]
