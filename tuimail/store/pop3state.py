@@ -30,13 +30,12 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from tuimail.errors import StoreError
-from tuimail.models import Flags
+from tuimail.models import Flags, Frozen
 from tuimail.store import maildir
 from tuimail.store.indexing import index_item, index_message
 from tuimail.store.rows import IndexRow, index_row
@@ -200,14 +199,18 @@ def deliver_batch(folder_dir: Path, items: Sequence[tuple[bytes, Flags]]) -> lis
     return bases
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(Frozen):
     """A batch parsed (`rows`: `rows.index_row` of each item) and written to the folder's
     `tmp/` (`bases`), item by item, ready for `add_messages` or `pop3_add`; done by
     `prepare`, in the sync engines' helper process."""
 
+    __slots__ = ("bases", "rows")
     rows: list[IndexRow]
     bases: list[str | None]  # None: a header block, no file
+
+    def __init__(self, rows: list[IndexRow], bases: list[str | None]) -> None:
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "bases", bases)
 
     def files(self) -> list[str]:
         return [b for b in self.bases if b is not None]
@@ -359,7 +362,7 @@ class Pop3State:
                         (folder.id,),
                     ).fetchone()[0]
                     messages = [
-                        replace(items[fresh[j]][1], uid=top + n + 1) for n, j in enumerate(keep)
+                        items[fresh[j]][1].with_uid(top + n + 1) for n, j in enumerate(keep)
                     ]
                     ids, not_needed = self._store_new(
                         conn,

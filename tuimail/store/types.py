@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -10,7 +9,7 @@ from typing import Literal
 from tuimail.models import Flags, FolderRole, FolderState, Frozen
 
 # The types here are `Frozen` (see tuimail.models) rather than dataclasses, which cost ~1 ms
-# each at import; NewMessage stays a dataclass (`dataclasses.replace` is used on it).
+# each at import.
 _set = object.__setattr__
 
 
@@ -31,17 +30,36 @@ class SortKey(StrEnum):
 ThreadRow = tuple[int, int, float, str, str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class NewMessage(Frozen):
     """A message as fetched from a server. `raw` is the whole message when `complete`,
     else only its header block; `size` is the server's RFC822.SIZE."""
 
+    __slots__ = ("complete", "flags", "internaldate", "raw", "size", "uid")
     uid: int | None
-    flags: Flags = field(default_factory=Flags)
-    size: int = 0
-    internaldate: datetime | None = None
-    raw: bytes = b""
-    complete: bool = False
+    flags: Flags
+    size: int
+    internaldate: datetime | None
+    raw: bytes
+    complete: bool
+
+    def __init__(
+        self,
+        uid: int | None,
+        flags: Flags | None = None,
+        size: int = 0,
+        internaldate: datetime | None = None,
+        raw: bytes = b"",
+        complete: bool = False,
+    ) -> None:
+        _set(self, "uid", uid)
+        _set(self, "flags", Flags() if flags is None else flags)
+        _set(self, "size", size)
+        _set(self, "internaldate", internaldate)
+        _set(self, "raw", raw)
+        _set(self, "complete", complete)
+
+    def with_uid(self, uid: int | None) -> NewMessage:
+        return NewMessage(uid, self.flags, self.size, self.internaldate, self.raw, self.complete)
 
 
 class FolderRow(Frozen):
