@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from textual.app import ComposeResult
-from ui_support import ListSource, painted, screen_lines, screen_text, stray_controls
+from ui_support import (
+    ListSource,
+    painted,
+    screen_ansi,
+    screen_lines,
+    screen_text,
+    stray_controls,
+)
 
 from tuimail.models import Address, Envelope, Flags, MessageSummary
 from tuimail.ui.base import ThemedApp
@@ -254,3 +261,54 @@ async def test_primed_rows_are_painted_without_asking_the_source() -> None:
         await pilot.pause()
         assert source.requested == asked  # the screen came from the primed rows
         assert "Fresh subject 1" in screen_lines(app)[0]
+
+
+async def test_primed_only_keeps_unchanged_rows_and_forgets_the_rest() -> None:
+    source, ids = big_source(200)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await painted(pilot)
+        ml = app.query_one(MessageList)
+        before = dict(ml._cache)
+        fresh = [summary(1, subject="Changed subject")] + [summary(i) for i in ids[1:20]]
+        ml.prime(fresh, only=True)
+        assert list(ml._cache) == ids[:20]  # the others are gone (they may be stale)
+        assert ml._cache[1] is not before[1]
+        assert all(ml._cache[i] is before[i] for i in ids[1:20])  # formatted once, kept
+        await pilot.pause()
+        assert "Changed subject" in screen_lines(app)[0]
+
+
+async def test_row_count_changes_paint_as_a_full_layout_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, ids = big_source(600)
+    app = ListApp(source, ids[:500])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await painted(pilot)
+        ml = app.query_one(MessageList)
+        ml.move_cursor(450)
+        await pilot.pause()
+        screen = app.screen
+        layouts: list[int] = []
+        relayout = screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            layouts.append(1)
+            relayout(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(screen, "_refresh_layout", counted)
+        # (rows, message kept under the cursor, whether the scrollbar comes or goes)
+        steps = [(480, 440, False), (300, 10, False), (40, 39, False), (30, 5, False)]
+        steps += [(500, 500, False), (490, 485, False)]  # scrolled past the new end
+        steps += [(500, 470, False), (10, 3, True), (600, 2, True), (599, 598, False)]
+        for count, keep, scrollbar_changes in steps:
+            layouts.clear()
+            ml.set_ids(ids[:count], keep=keep)
+            await pilot.pause()
+            assert bool(layouts) is scrollbar_changes, count
+            fast = screen_ansi(app)
+            assert ml.cursor_id == keep and ml.scroll_offset.y <= ml.max_scroll_y
+            screen.refresh(layout=True)  # what Textual shows after laying everything out
+            await pilot.pause()
+            assert screen_ansi(app) == fast, count

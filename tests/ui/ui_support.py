@@ -42,6 +42,11 @@ def screen_text(app: App[object]) -> str:
     return _render(app, styles=False)
 
 
+def screen_ansi(app: App[object]) -> str:
+    """The screen with its colours (SGR codes), as a terminal would show it."""
+    return _render(app, styles=True)
+
+
 def flat_text(app: App[object]) -> str:
     """The screen's words in reading order, as one line (wrapped text joined back up)."""
     return " ".join(screen_text(app).replace("│", " ").replace("┃", " ").split())

@@ -220,9 +220,11 @@ class MainScreen(Screen[None]):
         keep: int | None = None,
         ids: list[int] | None = None,
         layout: threads.Layout | None = None,
+        summaries: Sequence[MessageSummary] | None = None,
     ) -> None:
         """Re-read the view's ids (after a sort change, an action, a sync); `ids` (and their
-        thread `layout`) when a worker has read them already."""
+        thread `layout`, the `summaries` of the rows coming on screen) when a worker has
+        read them already."""
         view = self.view
         if view is None:
             return
@@ -260,7 +262,10 @@ class MainScreen(Screen[None]):
                 self.call_after_refresh(
                     lambda: self._thread_in_background(ids, cached, keep, generation)
                 )
-        self.message_list.invalidate()
+        if summaries is None:
+            self.message_list.invalidate()
+        else:
+            self.message_list.prime(summaries, only=True)
         self._update_status()
 
     def _cached_rows(self, ids: list[int]) -> list[ThreadRow] | None:
@@ -841,8 +846,7 @@ class MainScreen(Screen[None]):
             if generation != self._generation or self.view != view:
                 return
             if ids == self.base_ids:
-                ml.invalidate()  # flags may have changed
-                ml.prime(visible)
+                ml.prime(visible, only=True)  # flags may have changed
                 return
             still = (self.collapsed, self.threaded, bool(self.filter_text)) == (
                 collapsed,
@@ -851,7 +855,7 @@ class MainScreen(Screen[None]):
             )
             if rows is not None:
                 self._rows_cache = (ids, rows)
-            self.reload(keep=ml.cursor_id, ids=ids, layout=layout if still else None)
-            ml.prime(visible)
+            fresh = layout if still else None
+            self.reload(keep=ml.cursor_id, ids=ids, layout=fresh, summaries=visible)
 
         return apply

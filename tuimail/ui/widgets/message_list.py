@@ -243,10 +243,35 @@ class MessageList(ScrollView, can_focus=True):
         elif cursor is not None:
             row = cursor
         self._cursor = max(0, min(row, len(ids) - 1))
-        self.virtual_size = Size(self.size.width, len(ids))
+        self._set_row_count(len(ids))
         self._scroll_cursor_into_view(center=True)
         self.refresh()
         self._post_highlight()
+
+    def _set_row_count(self, rows: int) -> None:
+        """The virtual height. Changing it through `virtual_size` re-lays out the whole
+        screen and repaints all of it (~30 ms, each time a sync adds messages): when the
+        scrollbar stays as it is (shown, or not), only the list and its scrollbar change.
+        (The width does not matter: the list never scrolls sideways.)"""
+        height = self.container_size.height
+        styles = self.styles
+        shown = rows > height
+        if (
+            self.is_mounted
+            and height > 0
+            and styles.overflow_x == "hidden"
+            and styles.overflow_y == "auto"
+            and self.show_vertical_scrollbar is shown
+            and (self.virtual_size.height > height) is shown
+        ):
+            self.set_reactive(MessageList.virtual_size, Size(self.virtual_size.width, rows))
+            if shown:
+                self.vertical_scrollbar.window_virtual_size = rows
+            if self.scroll_offset.y > self.max_scroll_y:
+                self.scroll_to(y=self.max_scroll_y, animate=False)
+            self.refresh()
+        else:
+            self.virtual_size = Size(self.size.width, rows)
 
     def find(self, message_id: int) -> int:
         """Row of `message_id`, or -1: a C-speed scan (~1 ms at 100k), no per-row index."""
@@ -272,13 +297,27 @@ class MessageList(ScrollView, can_focus=True):
             row = self._cache.get(message_id)
         return row.summary if row else None
 
-    def prime(self, summaries: Iterable[MessageSummary]) -> None:
-        """Rows read elsewhere (a worker thread): painting them needs no store query."""
+    def prime(self, summaries: Iterable[MessageSummary], *, only: bool = False) -> None:
+        """Rows read elsewhere (a worker thread): painting them needs no store query.
+
+        `only`: the store changed and these are the rows read since: every other cached row
+        is forgotten (as `invalidate` does), while a row whose summary is unchanged keeps
+        its formatting and rendered strips (a sync's refresh re-renders no row it did not
+        change)."""
         date_width = self._columns.date or 6
+        now = fmt.now()
+        if only:
+            old = self._cache if now.date() == self._now.date() else {}
+            self._cache = OrderedDict()
+            self._now = now
+            self.refresh()
+        else:
+            old = self._cache
         for summary in summaries:
-            row = self._cache.get(summary.id)
-            if row is None or row.summary != summary:  # unchanged rows keep their strips
-                self._cache[summary.id] = _Row(summary, self._now, date_width, self._sent)
+            row = old.get(summary.id)
+            if row is None or row.summary != summary:
+                row = _Row(summary, self._now, date_width, self._sent)
+            self._cache[summary.id] = row
         while len(self._cache) > self.CACHE_SIZE:
             self._cache.popitem(last=False)
 
