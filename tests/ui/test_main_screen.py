@@ -302,3 +302,50 @@ async def test_key_bindings_come_from_the_config(demo_root: Path) -> None:
         await settle(pilot)
         moved = app.store.message(target)  # type: ignore[arg-type]
         assert moved is not None and moved.folder == "Trash"
+
+
+async def test_sync_warnings_are_notified_sanitized_and_once(demo_root: Path) -> None:
+    from tuimail.account.worker import FolderSyncedEvent, Reply
+    from tuimail.mail.sanitize import sanitize_line
+    from tuimail.sync.session import FolderResult, SyncSummary
+
+    large = "2 messages larger than max_message_size were listed without body"
+    alert = "Server alert: [b]Mailbox[/b] [@click=app.quit]over quota[/] \x1b[2J\u202e"
+    folder = FolderResult("INBOX", warnings=(large,))
+    summary = SyncSummary("personal", folders=(folder,), warnings=(alert,))
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        before = len(app._notifications)
+        # What a worker sends, from its thread: the folder's result, then the sync's reply.
+        worker = threading.Thread(
+            target=lambda: (
+                app.events(FolderSyncedEvent("personal", folder)),
+                app.events(Reply("personal", 1, ok=True, result=summary)),
+            )
+        )
+        worker.start()
+        worker.join()
+        await settle(pilot, lambda: len(app._notifications) >= before + 2)
+        await settle(pilot)
+        said = [n for n in app._notifications if n.title == "personal: sync warning"]
+        assert [n.message for n in said] == [large, sanitize_line(alert)]  # each once
+        assert all(not n.markup and n.severity == "warning" for n in said)
+        assert "\x1b" not in said[1].message and "\u202e" not in said[1].message
+        assert app.is_running  # the [@click=app.quit] text was not run as an action
+        assert stray_controls(app) == []
+
+
+async def test_many_sync_warnings_are_summed_up(demo_root: Path) -> None:
+    from tuimail.account.worker import Reply
+    from tuimail.sync.session import SyncSummary
+
+    warnings = tuple(f"Server alert: notice {i}" for i in range(1, 8))
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.events(Reply("work", 7, ok=True, result=SyncSummary("work", warnings=warnings)))
+        await settle(pilot, lambda: any("more" in n.message for n in app._notifications))
+        said = [n.message for n in app._notifications if n.title == "work: sync warning"]
+        assert said[:3] == list(warnings[:3])
+        assert said[3:] == ["…and 4 more: `tuimail sync` lists them all."]

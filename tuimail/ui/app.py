@@ -329,6 +329,7 @@ class TuimailApp(ThemedApp[int]):
         sent = getattr(event, "sent", None)
         if isinstance(sent, int) and sent > 0:
             self.say(f"{sent} message(s) sent.", title="Outbox")
+        self._say_warnings(account, getattr(event, "result", None))
         if getattr(event, "result", None) is not None or count or stored:
             # Also per stored batch: a long first sync fills the list as it goes.
             self._schedule_store_refresh()
@@ -337,6 +338,29 @@ class TuimailApp(ThemedApp[int]):
         # synced folder, which a sync sends many of.
         outbox_news = not account or sent is not None or error is not None or state is not None
         self._update_outbox(query=outbox_news)
+
+    MAX_WARNINGS = 3  # notifications per event; `tuimail sync` lists them all
+
+    def _say_warnings(self, account: str, result: object) -> None:
+        """What `tuimail sync` prints as warnings: a folder's (its FolderSynced event:
+        e.g. messages listed without body) and the account's (the sync's reply: e.g. a
+        server's [ALERT]). Server text: `say` sanitizes it and never reads it as markup.
+        (A sync's reply also carries its folders' results; those were said already.)"""
+        warnings = getattr(result, "warnings", None)
+        if not isinstance(warnings, (tuple, list)) or not warnings:
+            return
+        texts = [w for w in warnings if isinstance(w, str) and w.strip()]
+        title = f"{account}: sync warning" if account else "Sync warning"
+        for text in texts[: self.MAX_WARNINGS]:
+            self.say(text, title=title, severity="warning", timeout=10)
+        if len(texts) > self.MAX_WARNINGS:
+            more = len(texts) - self.MAX_WARNINGS
+            self.say(
+                f"…and {more} more: `tuimail sync` lists them all.",
+                title=title,
+                severity="warning",
+                timeout=10,
+            )
 
     def _schedule_store_refresh(self) -> None:
         if self._refresh_timer is None:
