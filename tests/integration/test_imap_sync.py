@@ -18,7 +18,7 @@ import pytest
 from imapclient import IMAPClient
 from servers.dovecot import CAPABILITY_WITHOUT_CONDSTORE, DovecotServer, User
 
-from tuimail.backends.imap import ImapConnection
+from tuimail.backends.imap import FLAG_ITEMS, ImapConnection
 from tuimail.config import AccountConfig, IncomingConfig
 from tuimail.errors import NetworkError
 from tuimail.models import Flags, TLSMode
@@ -734,3 +734,148 @@ def test_a_download_removes_old_debris_from_tmp(env: Env) -> None:
     env.server.deliver_many(env.user, [message(2)])
     assert env.sync().new == 1
     assert not old.exists() and young.exists()
+
+
+# ----------------------------------------------------------------------------- server renames
+
+
+def _fetched_in(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, bytes]]:
+    """(selected folder, items) of each FETCH from now on."""
+    fetched: list[tuple[str | None, bytes]] = []
+    real_fetch = ImapConnection.fetch
+
+    def counting(self: ImapConnection, uid_sets: Any, items: bytes, **kw: Any) -> Any:
+        fetched.append((self.selected, items))
+        return real_fetch(self, uid_sets, items, **kw)
+
+    monkeypatch.setattr(ImapConnection, "fetch", counting)
+    return fetched
+
+
+@all_modes
+def test_folder_renamed_on_the_server_is_renamed_locally(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.server.create_folder(env.user, "Projects")
+    env.server.deliver_many(env.user, [message(i) for i in range(5)], folder="Projects")
+    env.sync(bodies="all")
+    before = env.store.folder(ACCOUNT, "Projects")
+    assert before is not None
+    ids = {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "Projects")}
+    env.store.set_flags([ids[2]], add=["seen", "$Work"])  # a local change not pushed yet
+    with env.other_client() as c:
+        c.rename_folder("Projects", "Clients")
+    # A push on its own (the worker's, between syncs) does not give the change up: the
+    # folder may have been renamed, which only a sync can tell.
+    session = env.session(bodies="all")
+    try:
+        assert session.push_pending(lambda p: None) == 0
+    finally:
+        session.close()
+    assert len(env.store.pending_ops(ACCOUNT)) == 1
+    fetched = _fetched_in(monkeypatch)
+    summary = env.sync(bodies="all")
+    names = {f.name for f in env.store.folders(ACCOUNT)}
+    assert "Projects" not in names and "Clients" in names
+    after = env.store.folder(ACCOUNT, "Clients")
+    assert after is not None and after.id == before.id and after.total == 5
+    assert {m.uid: m.id for m in env.store.list_messages(ACCOUNT, "Clients")} == ids
+    assert all(env.store.raw(i) is not None for i in ids.values())  # the files moved too
+    result = next(f for f in summary.folders if f.folder == "Clients")
+    assert result.new == 0 and result.bodies == 0 and not result.warnings
+    # no message fetched again: at most the flags (CONDSTORE/FULL compare them)
+    assert {items for folder, items in fetched if folder == "Clients"} <= {FLAG_ITEMS}
+    # the local change reached the server under the new name
+    assert summary.pushed == 1 and env.store.pending_ops(ACCOUNT) == []
+    assert set(env.server_uids("Clients")[2]) == {b"\\Seen", b"$Work"}
+    assert env.local("Clients")[2] == Flags(seen=True, keywords=frozenset({"$Work"}))
+    assert not summary.warnings
+
+
+@all_modes
+def test_parent_renamed_with_its_child(env: Env) -> None:
+    env.server.create_folder(env.user, "Work")
+    env.server.create_folder(env.user, "Work/2025")
+    env.server.deliver(env.user, message(1), folder="Work")
+    env.server.deliver_many(env.user, [message(i) for i in range(2, 5)], folder="Work/2025")
+    env.sync(bodies="none")
+    parent = [m.id for m in env.store.list_messages(ACCOUNT, "Work")]
+    child = [m.id for m in env.store.list_messages(ACCOUNT, "Work/2025")]
+    with env.other_client() as c:
+        c.rename_folder("Work", "Jobs")
+    summary = env.sync(bodies="none")
+    names = {f.name for f in env.store.folders(ACCOUNT)}
+    assert {"Jobs", "Jobs/2025"} <= names and not {"Work", "Work/2025"} & names
+    assert [m.id for m in env.store.list_messages(ACCOUNT, "Jobs")] == parent
+    assert [m.id for m in env.store.list_messages(ACCOUNT, "Jobs/2025")] == child
+    assert sum(f.new for f in summary.folders) == 0
+
+
+def test_delete_and_create_of_another_folder_is_not_a_rename(env: Env) -> None:
+    env.server.create_folder(env.user, "Old")
+    env.server.deliver_many(env.user, [message(i) for i in range(3)], folder="Old")
+    env.sync(bodies="none")
+    old = env.store.folder(ACCOUNT, "Old")
+    assert old is not None
+    old_ids = {m.id for m in env.store.list_messages(ACCOUNT, "Old")}
+    with env.other_client() as c:
+        c.delete_folder("Old")
+        c.create_folder("New")
+        status = c.folder_status("New", [b"UIDVALIDITY"])
+    assert status[b"UIDVALIDITY"] != old.state.uidvalidity
+    env.server.deliver(env.user, message(7), folder="New")
+    summary = env.sync(bodies="none")
+    new = env.store.folder(ACCOUNT, "New")
+    assert env.store.folder(ACCOUNT, "Old") is None
+    assert new is not None and new.id != old.id
+    assert env.subjects("New") == ["Message 7"]
+    assert not old_ids & {m.id for m in env.store.list_messages(ACCOUNT, "New")}
+    assert next(f for f in summary.folders if f.folder == "New").new == 1
+    assert not summary.warnings
+
+
+def test_folder_deleted_on_the_server_keeps_a_pending_append(env: Env) -> None:
+    env.server.create_folder(env.user, "Notes\u202e")  # names are server text (a bidi override)
+    env.sync(bodies="all")
+    notes = env.store.folder(ACCOUNT, "Notes\u202e")
+    assert notes is not None
+    raw = message(42, subject="Only here")
+    mid = env.store.append_local(notes.id, raw, Flags(seen=True))
+    with env.other_client() as c:
+        c.delete_folder("Notes\u202e")
+    summary = env.sync(bodies="all")
+    assert env.store.folder(ACCOUNT, "Notes\u202e") is None
+    kept = env.store.message(mid)
+    assert kept is not None and kept.folder == "INBOX" and env.store.raw(mid) == raw
+    [warning] = summary.warnings
+    assert "Notes" in warning and "INBOX" in warning and "\u202e" not in warning
+    # uploaded to INBOX in the same sync, and known there under the server's UID
+    assert env.store.pending_ops(ACCOUNT) == []
+    server = env.server_uids("INBOX")
+    assert list(server) == [kept.uid]
+    env.sync(bodies="all")
+    assert env.subjects("INBOX") == ["Only here"]
+
+
+def test_moves_out_of_and_into_a_folder_deleted_on_the_server(env: Env) -> None:
+    env.server.create_folder(env.user, "Gone")
+    env.server.deliver(env.user, message(1), folder="Gone")
+    env.server.deliver(env.user, message(2))
+    env.sync(bodies="all")
+    [out_id] = [m.id for m in env.store.list_messages(ACCOUNT, "Gone")]
+    [in_id] = [m.id for m in env.store.list_messages(ACCOUNT, "INBOX")]
+    archive = env.store.folder(ACCOUNT, "Archive")
+    gone = env.store.folder(ACCOUNT, "Gone")
+    assert archive is not None and gone is not None
+    env.store.move([out_id], archive.id)
+    env.store.move([in_id], gone.id)
+    with env.other_client() as c:
+        c.delete_folder("Gone")
+    env.sync(bodies="all")
+    assert env.store.pending_ops(ACCOUNT) == []
+    # moved out before the folder went: our copy was uploaded where it was moved to
+    assert env.subjects("Archive") == ["Message 1"] and len(env.server_uids("Archive")) == 1
+    # moved into it: the move was undone, the message is where the server has it
+    assert env.subjects("INBOX") == ["Message 2"] and len(env.server_uids("INBOX")) == 1
+    back = env.store.message(in_id)
+    assert back is not None and back.folder == "INBOX"

@@ -157,18 +157,36 @@ class ImapSession:
 
     def sync(self, folders: Sequence[str] | None, progress: ProgressFn) -> SyncSummary:
         conn = self._connection()
-        pushed, push_warnings = self._push(progress)
         progress(SyncProgress(self.name, "", "folders", 0, None))
+        # The folder list first, so pending changes to a folder renamed on the server are
+        # replayed under its new name (and not given up as "no such folder").
         listing = conn.list_folders(self.config.subscribed_only)
         infos = listing.folders
-        warnings = [*push_warnings, *listing.warnings]
+        warnings = list(listing.warnings)
         if not any(f.role is FolderRole.INBOX for f in infos):
             raise ProtocolError(
                 "The server's folder list has no INBOX; the local folders were left as they are."
             )
         if self.config.subscribed_only:
             infos = [f for f in infos if f.subscribed]
-        self.store.sync_folders(self.name, infos)
+        renames = self._renames(conn, infos, listing.status)
+        changes = self.store.sync_folders(self.name, infos, renames)
+        for old, kept_in, count in changes.rescued:
+            warnings.append(
+                f"{sanitize_line(old)}: the folder was deleted on the server; {count} "
+                f"message(s) not uploaded yet were kept in {sanitize_line(kept_in)} and will "
+                "be uploaded there."
+            )
+        touched = {
+            name
+            for op in self.store.pending_ops(self.name)
+            for name in (op.folder, op.dest_folder)
+            if name is not None
+        }
+        pushed, push_warnings = self._push(progress, folders_checked=True)
+        warnings[:0] = push_warnings
+        # What the push changed is not in LIST-STATUS's answer: those folders are selected.
+        statuses = {k: v for k, v in listing.status.items() if k not in touched}
         selectable = [f for f in infos if f.selectable]
         if folders is None:
             targets = _sync_order(selectable)
@@ -184,10 +202,40 @@ class ImapSession:
         results = []
         for i, name in enumerate(targets):
             progress(SyncProgress(self.name, name, "folders", i, len(targets)))
-            status = listing.status.get(name)
+            status = statuses.get(name)
             results.append(self._sync_folder_safely(name, pending, progress, status))
         warnings += self._alerts()
         return SyncSummary(self.name, tuple(results), pushed, tuple(warnings))
+
+    def _renames(
+        self,
+        conn: ImapConnection,
+        infos: Sequence[FolderInfo],
+        statuses: Mapping[str, FolderStatus],
+    ) -> dict[str, str]:
+        """Local folders renamed on the server (old -> new name, `plan.match_renames`).
+        STATUS is asked only for new names LIST-STATUS did not cover, and only when a
+        folder we synced has vanished."""
+        listed = {f.name for f in infos}
+        local = self.store.folders(self.name)
+        vanished = {f.name: f.state for f in local if f.name not in listed and f.state.uidvalidity}
+        if not vanished:
+            return {}
+        have = {f.name for f in local}
+        appeared: dict[str, Selected] = {}
+        for info in infos:
+            if info.name in have or not info.selectable:
+                continue
+            status = statuses.get(info.name)
+            if status is None:
+                try:
+                    status = conn.status(info.name)
+                except NotFoundError:
+                    continue
+            appeared[info.name] = Selected(
+                status.uidvalidity, status.uidnext, status.highestmodseq, status.messages
+            )
+        return plan.match_renames(vanished, appeared)
 
     def _alerts(self) -> list[str]:
         """The server's [ALERT]s since the last sync (RFC 3501 7.1: they MUST reach the
@@ -593,10 +641,13 @@ class ImapSession:
     # ------------------------------------------------------------ pushing local changes
 
     def push_pending(self, progress: ProgressFn) -> int:
-        done, _warnings = self._push(progress)
+        done, _warnings = self._push(progress, folders_checked=False)
         return done
 
-    def _push(self, progress: ProgressFn) -> tuple[int, list[str]]:
+    def _push(self, progress: ProgressFn, *, folders_checked: bool) -> tuple[int, list[str]]:
+        """Replay the pending ops. `folders_checked`: the folder list was just brought up to
+        date (renames applied); without that, a missing folder may be one renamed on the
+        server, so the op is kept for the sync that will know (`fail_op`)."""
         ops = self.store.pending_ops(self.name)
         if not ops:
             return 0, []
@@ -628,7 +679,7 @@ class ImapSession:
             except NetworkError:
                 raise
             except TuimailError as exc:
-                self._settle_failure(ready, exc, warnings, blocked)
+                self._settle_failure(ready, exc, warnings, blocked, folders_checked)
                 if not conn.connected:
                     conn = self._connection()
             progress(SyncProgress(self.name, "", "push", completed, total))
@@ -646,8 +697,9 @@ class ImapSession:
         exc: TuimailError,
         warnings: list[str],
         blocked: set[int],
+        folders_checked: bool,
     ) -> None:
-        permanent = isinstance(exc, NotFoundError) or (
+        permanent = (isinstance(exc, NotFoundError) and folders_checked) or (
             isinstance(exc, CommandFailed)
             and (exc.status == b"BAD" or exc.code not in _TRANSIENT_CODES)
         )
