@@ -500,3 +500,34 @@ def test_moves_out_of_and_into_a_folder_deleted_on_the_server(store: Store) -> N
     assert store.raw(out_id) is not None
     back = store.message(in_id)
     assert back is not None and (back.folder, back.uid) == ("INBOX", 4)
+
+
+def test_a_rename_puts_debris_in_its_way_aside(store: Store) -> None:
+    ids = add(store, "Archive", [1])
+    debris = store.root / "maildir" / "acct" / "Kept" / "cur"
+    debris.mkdir(parents=True)
+    (debris / "left-by-a-crash").write_bytes(b"x")
+    changes = store.sync_folders(
+        "acct", [*ALL_BUT_ARCHIVE, FolderInfo("Kept")], {"Archive": "Kept"}
+    )
+    assert changes.renamed == [("Archive", "Kept")]
+    assert store.raw(ids[0]) is not None
+    [aside] = (store.root / "maildir" / "acct").glob(".orphan-*-Kept")
+    assert (aside / "cur" / "left-by-a-crash").read_bytes() == b"x"
+
+
+def test_a_failed_rename_leaves_the_folder_as_it_was(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = add(store, "Archive", [1])
+
+    def broken(*args: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr("tuimail.store.store.fsync_dir", broken)
+    with pytest.raises(OSError):
+        store.sync_folders("acct", [*ALL_BUT_ARCHIVE, FolderInfo("Kept")], {"Archive": "Kept"})
+    monkeypatch.undo()
+    assert store.folder("acct", "Kept") is None
+    assert store.raw(ids[0]) is not None and store.message(ids[0]) is not None
+    assert files(store, "Archive") and not (store.root / "maildir" / "acct" / "Kept").exists()

@@ -314,11 +314,13 @@ class Store(Pop3State):
         message we hold becomes an APPEND to where it went, and a move/copy into a removed
         folder is given up (`drop_op`: the message is still on the server where it was)."""
         wanted = {f.name: f for f in folders}
-        renames = dict(renames or {})
-        doomed_names = set()
-        for f in self.folders(account):
-            if f.name not in wanted and f.name not in renames:
-                doomed_names.add(f.name)
+        local = {f.name for f in self.folders(account)}
+        renames = {
+            old: new
+            for old, new in (renames or {}).items()
+            if old in local and old not in wanted and new in wanted and new not in local
+        }
+        doomed_names = local - wanted.keys() - renames.keys()
         if doomed_names:
             self._give_up_ops_into(account, doomed_names)
         changes = FolderChanges()
@@ -341,13 +343,18 @@ class Store(Pop3State):
                 ).fetchone()[0]
                 for old, new in renames.items():
                     row = have.get(old)
-                    if row is None or old in wanted or new not in wanted or new in have:
-                        continue
+                    if row is None or new in have:
+                        continue  # changed by another process since `local` was read
                     old_path = self._dir(account_dir, row[6])
                     new_dir = dir_name(new)
                     new_path = self._dir(account_dir, new_dir)
                     if old_path.exists() and new_path.exists():
-                        continue  # debris in the way: treated as a delete and an add
+                        # No folder has that directory (`dir_name` is injective): left by an
+                        # interrupted deletion or rename. Put aside, not deleted (a leading
+                        # dot is never a folder's directory).
+                        aside = new_path.with_name(f".orphan-{time.time_ns()}-{new_dir}")
+                        os.rename(new_path, aside)
+                        moved.append((new_path, aside))
                     conn.execute(
                         "UPDATE folders SET name = ?, dir = ? WHERE id = ?", (new, new_dir, row[0])
                     )
