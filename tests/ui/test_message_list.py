@@ -312,3 +312,43 @@ async def test_row_count_changes_paint_as_a_full_layout_would(
             screen.refresh(layout=True)  # what Textual shows after laying everything out
             await pilot.pause()
             assert screen_ansi(app) == fast, count
+
+
+async def test_scrollbar_repaints_only_when_its_thumb_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tuimail.ui.widgets.message_list import ThumbScrollBar
+
+    source, ids = big_source(100_000)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await painted(pilot)
+        ml = app.query_one(MessageList)
+        bar = ml.vertical_scrollbar
+        assert isinstance(bar, ThumbScrollBar) and bar.display
+        renders: list[float] = []
+        render = ThumbScrollBar.render
+
+        def counted(self: ThumbScrollBar) -> object:
+            renders.append(self.position)
+            return render(self)
+
+        monkeypatch.setattr(ThumbScrollBar, "render", counted)
+        steps = [(["pagedown"] * 3, False), (["G"], True), (["g"], True), (["pagedown"], False)]
+        for keys, repainted in steps:
+            renders.clear()
+            await pilot.press(*keys)
+            await pilot.pause()
+            assert bool(renders) is repainted, keys
+            shown = screen_ansi(app)
+            bar.refresh()  # what Textual's scrollbar would show at this position
+            await pilot.pause()
+            assert screen_ansi(app) == shown, keys
+        # In a short list every page moves the thumb.
+        ml.set_ids(ids[:60])
+        await pilot.press("g")
+        await pilot.pause()
+        renders.clear()
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert renders
