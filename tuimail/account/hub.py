@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,13 +36,21 @@ log = logging.getLogger(__name__)
 OUTBOX_RETRY_INTERVAL = 60.0
 
 
-@dataclass(frozen=True)
 class OutboxEvent(Event):
     """The outbox changed: `sent` went out, `error` (if any) says why others did not."""
 
-    sent: int = 0
-    waiting: int = 0
-    error: TuimailError | None = None
+    __slots__ = ("error", "sent", "waiting")
+    sent: int
+    waiting: int
+    error: TuimailError | None
+
+    def __init__(
+        self, account: str, sent: int = 0, waiting: int = 0, error: TuimailError | None = None
+    ) -> None:
+        super().__init__(account)
+        object.__setattr__(self, "sent", sent)
+        object.__setattr__(self, "waiting", waiting)
+        object.__setattr__(self, "error", error)
 
 
 class Hub:

@@ -16,13 +16,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuimail.config import AccountConfig
 from tuimail.errors import AuthError, ConfigError, NetworkError, TLSError, TuimailError
-from tuimail.models import Protocol
+from tuimail.models import Frozen, Protocol
 from tuimail.sync.session import FolderResult, MailSession, SyncProgress, SyncSummary
 
 if TYPE_CHECKING:
@@ -41,68 +40,130 @@ IDLE_RENEW = 25 * 60.0
 # ---- requests -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Request:
-    id: int = field(default_factory=lambda: next(_request_ids), init=False)
+# Requests and events are `Frozen` values (see tuimail.models), not dataclasses: these
+# eleven classes cost ~8 ms to create at every `tuimail sync` start as dataclasses.
+_set = object.__setattr__
 
 
-@dataclass(frozen=True)
+class Request(Frozen):
+    """Base of requests; each gets a new `id` (its reply names it)."""
+
+    __slots__ = ("id",)
+    id: int
+
+    def __init__(self) -> None:
+        _set(self, "id", next(_request_ids))
+
+
 class SyncRequest(Request):
-    folders: tuple[str, ...] | None = None  # None: every folder the account syncs
+    __slots__ = ("folders",)
+    folders: tuple[str, ...] | None  # None: every folder the account syncs
+
+    def __init__(self, folders: tuple[str, ...] | None = None) -> None:
+        super().__init__()
+        _set(self, "folders", folders)
 
 
-@dataclass(frozen=True)
 class FetchBodyRequest(Request):
-    message_id: int = 0
+    __slots__ = ("message_id",)
+    message_id: int
+
+    def __init__(self, message_id: int = 0) -> None:
+        super().__init__()
+        _set(self, "message_id", message_id)
 
 
-@dataclass(frozen=True)
 class PushRequest(Request):
     """Replay pending local operations (flags, moves, deletes, appends) now."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
 
 
 # ---- events ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Frozen):
+    __slots__ = ("account",)
     account: str
 
+    def __init__(self, account: str) -> None:
+        _set(self, "account", account)
 
-@dataclass(frozen=True)
+
 class StatusEvent(Event):
+    __slots__ = ("detail", "state")
     state: str  # "connecting" | "online" | "syncing" | "idle" | "offline" | "stopped"
-    detail: str = ""
+    detail: str
+
+    def __init__(self, account: str, state: str, detail: str = "") -> None:
+        super().__init__(account)
+        _set(self, "state", state)
+        _set(self, "detail", detail)
 
 
-@dataclass(frozen=True)
 class ProgressEvent(Event):
+    __slots__ = ("progress",)
     progress: SyncProgress
 
+    def __init__(self, account: str, progress: SyncProgress) -> None:
+        super().__init__(account)
+        _set(self, "progress", progress)
 
-@dataclass(frozen=True)
+
 class FolderSyncedEvent(Event):
+    __slots__ = ("result",)
     result: FolderResult
 
+    def __init__(self, account: str, result: FolderResult) -> None:
+        super().__init__(account)
+        _set(self, "result", result)
 
-@dataclass(frozen=True)
+
 class NewMailEvent(Event):
+    __slots__ = ("count", "folder")
     folder: str
     count: int
 
+    def __init__(self, account: str, folder: str, count: int) -> None:
+        super().__init__(account)
+        _set(self, "folder", folder)
+        _set(self, "count", count)
 
-@dataclass(frozen=True)
+
 class ErrorEvent(Event):
+    __slots__ = ("error", "request_id")
     error: TuimailError
-    request_id: int | None = None
+    request_id: int | None
+
+    def __init__(self, account: str, error: TuimailError, request_id: int | None = None) -> None:
+        super().__init__(account)
+        _set(self, "error", error)
+        _set(self, "request_id", request_id)
 
 
-@dataclass(frozen=True)
 class Reply(Event):
+    __slots__ = ("error", "ok", "request_id", "result")
     request_id: int
     ok: bool
-    result: Any = None
-    error: TuimailError | None = None
+    result: Any
+    error: TuimailError | None
+
+    def __init__(
+        self,
+        account: str,
+        request_id: int,
+        ok: bool,
+        result: Any = None,
+        error: TuimailError | None = None,
+    ) -> None:
+        super().__init__(account)
+        _set(self, "request_id", request_id)
+        _set(self, "ok", ok)
+        _set(self, "result", result)
+        _set(self, "error", error)
 
 
 EventCallback = Callable[[Event], None]

@@ -8,38 +8,76 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from tuimail.models import Frozen
 
-@dataclass(frozen=True)
-class SyncProgress:
+_set = object.__setattr__  # Frozen values, not dataclasses: cheaper to import (start-up)
+
+
+class SyncProgress(Frozen):
+    __slots__ = ("account", "done", "folder", "stage", "total")
     account: str
     folder: str
     stage: str  # "folders" | "headers" | "bodies" | "flags" | "push" | "download"
     done: int
     total: int | None
 
+    def __init__(self, account: str, folder: str, stage: str, done: int, total: int | None) -> None:
+        _set(self, "account", account)
+        _set(self, "folder", folder)
+        _set(self, "stage", stage)
+        _set(self, "done", done)
+        _set(self, "total", total)
+
 
 ProgressFn = Callable[[SyncProgress], None]
 
 
-@dataclass(frozen=True)
-class FolderResult:
+class FolderResult(Frozen):
+    __slots__ = ("bodies", "changed", "folder", "new", "removed", "warnings")
     folder: str
-    new: int = 0  # messages added locally
-    changed: int = 0  # server-side flag changes applied
-    removed: int = 0  # expunged on the server, removed locally
-    bodies: int = 0  # bodies downloaded
-    warnings: tuple[str, ...] = ()
+    new: int  # messages added locally
+    changed: int  # server-side flag changes applied
+    removed: int  # expunged on the server, removed locally
+    bodies: int  # bodies downloaded
+    warnings: tuple[str, ...]
+
+    def __init__(
+        self,
+        folder: str,
+        new: int = 0,
+        changed: int = 0,
+        removed: int = 0,
+        bodies: int = 0,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        _set(self, "folder", folder)
+        _set(self, "new", new)
+        _set(self, "changed", changed)
+        _set(self, "removed", removed)
+        _set(self, "bodies", bodies)
+        _set(self, "warnings", warnings)
 
 
-@dataclass(frozen=True)
-class SyncSummary:
+class SyncSummary(Frozen):
+    __slots__ = ("account", "folders", "pushed", "warnings")
     account: str
-    folders: tuple[FolderResult, ...] = ()
-    pushed: int = 0  # pending local operations replayed to the server
-    warnings: tuple[str, ...] = field(default=())
+    folders: tuple[FolderResult, ...]
+    pushed: int  # pending local operations replayed to the server
+    warnings: tuple[str, ...]
+
+    def __init__(
+        self,
+        account: str,
+        folders: tuple[FolderResult, ...] = (),
+        pushed: int = 0,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        _set(self, "account", account)
+        _set(self, "folders", folders)
+        _set(self, "pushed", pushed)
+        _set(self, "warnings", warnings)
 
     @property
     def new(self) -> int:
