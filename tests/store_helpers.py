@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import email.utils
 from datetime import UTC, datetime, timedelta, timezone
+from types import ModuleType
+from typing import ClassVar
+
+import pytest
 
 from tuimail.models import Flags
+from tuimail.sync.helper import PrepareHelper
 
 
 def header_block(
@@ -43,3 +48,25 @@ def tz(minutes: int) -> timezone:
 
 SEEN = Flags(seen=True)
 UNSEEN = Flags()
+
+
+class RecordingHelper(PrepareHelper):
+    """A sync helper that remembers every instance and whether it started a process."""
+
+    made: ClassVar[list[RecordingHelper]] = []
+
+    def __init__(self, parallel: bool) -> None:
+        super().__init__(parallel)
+        self.started = self.parallel
+        RecordingHelper.made.append(self)
+
+
+def record_helpers(
+    monkeypatch: pytest.MonkeyPatch, engine: ModuleType, parallel_min: str
+) -> list[RecordingHelper]:
+    """Make `engine` use the helper process from the first message, in batches of 4."""
+    RecordingHelper.made = []
+    monkeypatch.setattr(engine, "BATCH_MESSAGES", 4)
+    monkeypatch.setattr(engine, parallel_min, 1)
+    monkeypatch.setattr(engine, "PrepareHelper", RecordingHelper)
+    return RecordingHelper.made

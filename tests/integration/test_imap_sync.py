@@ -12,11 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from imapclient import IMAPClient
 from servers.dovecot import CAPABILITY_WITHOUT_CONDSTORE, DovecotServer, User
+from store_helpers import RecordingHelper, record_helpers
 
 from tuimail.backends.imap import FLAG_ITEMS, ImapConnection
 from tuimail.config import AccountConfig, IncomingConfig
@@ -648,22 +649,9 @@ def test_plaintext_only_to_loopback_when_allowed(env: Env) -> None:
 # ----------------------------------------------------------------------------- helper process
 
 
-class RecordingHelper(helper_mod.PrepareHelper):
-    made: ClassVar[list[RecordingHelper]] = []
-
-    def __init__(self, parallel: bool) -> None:
-        super().__init__(parallel)
-        self.started = self.parallel
-        RecordingHelper.made.append(self)
-
-
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingHelper]:
-    RecordingHelper.made = []
-    monkeypatch.setattr(engine_mod, "BATCH_MESSAGES", 4)
-    monkeypatch.setattr(engine_mod, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(engine_mod, "PrepareHelper", RecordingHelper)
-    return RecordingHelper.made
+    return record_helpers(monkeypatch, engine_mod, "PARALLEL_MIN")
 
 
 @pytest.mark.parametrize("bodies", ["all", "none"])

@@ -10,11 +10,11 @@ import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from servers.dovecot import DovecotServer, User
-from store_helpers import full_message
+from store_helpers import RecordingHelper, full_message, record_helpers
 
 from tuimail.config import AccountConfig, IncomingConfig
 from tuimail.errors import AuthError, NetworkError, TLSError
@@ -375,22 +375,9 @@ def test_crash_after_store_before_dele_in_process(
 # ----------------------------------------------------------------------------- parallel parsing
 
 
-class RecordingHelper(pop3_engine.PrepareHelper):
-    made: ClassVar[list[RecordingHelper]] = []
-
-    def __init__(self, parallel: bool) -> None:
-        super().__init__(parallel)
-        self.started = self.parallel
-        RecordingHelper.made.append(self)
-
-
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[RecordingHelper]:
-    RecordingHelper.made = []
-    monkeypatch.setattr(pop3_engine, "BATCH_MESSAGES", 4)
-    monkeypatch.setattr(pop3_engine, "PARALLEL_INDEX_MIN", 1)
-    monkeypatch.setattr(pop3_engine, "PrepareHelper", RecordingHelper)
-    return RecordingHelper.made
+    return record_helpers(monkeypatch, pop3_engine, "PARALLEL_INDEX_MIN")
 
 
 def test_big_downloads_are_prepared_in_a_helper_process(
