@@ -323,7 +323,10 @@ SYNC_CHILD = textwrap.dedent(
                     next_key = now + KEY_EVERY
             await asyncio.sleep(0.1)  # the last key's frame
             seen = frames[start:]
-            gaps = [b - a for a, b in zip(seen, seen[1:])]
+            # Gaps up to the last key's frame: after it nothing is asked of the app (a
+            # status-line repaint 50 ms later is not a stall).
+            end = next((i for i, f in enumerate(seen) if keys and f >= keys[-1]), len(seen))
+            gaps = [b - a for a, b in zip(seen[: end + 1], seen[1 : end + 1])]
             # Key to screen: from each cursor move to the first frame after it.
             waits, i = [], 0
             for key in keys:

@@ -349,3 +349,18 @@ async def test_many_sync_warnings_are_summed_up(demo_root: Path) -> None:
         said = [n.message for n in app._notifications if n.title == "work: sync warning"]
         assert said[:3] == list(warnings[:3])
         assert said[3:] == ["…and 4 more: `tuimail sync` lists them all."]
+
+
+async def test_full_collections_are_rarer_while_the_app_runs(demo_root: Path) -> None:
+    import gc
+
+    from tuimail.ui.app import FULL_GC_EVERY
+
+    before = gc.get_threshold()
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app._freeze_startup_objects()  # (what a timer does 2 s after start)
+        assert gc.get_threshold() == (*before[:2], FULL_GC_EVERY)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
