@@ -947,12 +947,13 @@ def preview(text: str, length: int = 200) -> str:
             kept.append(stripped)
             budget -= len(stripped)
     # str.split() collapses the same (Unicode) whitespace as `\s+`, several times faster.
-    joined = " ".join(" ".join(kept).split())
-    # Sanitizing only what can show is cheaper; escapes only lengthen text, so twice the
-    # length is enough unless the sanitizer dropped characters.
-    out = sanitize_line(joined[: length * 2]).strip()
-    if len(out) <= length and len(joined) > length * 2:
-        out = sanitize_line(joined).strip()
+    # Collapsing and sanitizing only what can show is cheaper: twice the length is enough
+    # (escapes only lengthen text) unless spaces collapsed or the sanitizer dropped much.
+    text = " ".join(kept)
+    cut = length * 2
+    out = sanitize_line(" ".join(text[:cut].split())).strip()
+    if len(out) <= length and len(text) > cut:
+        out = sanitize_line(" ".join(text.split())).strip()
     if len(out) > length:
         out = out[: length - 1].rstrip() + "…"
     return out
