@@ -184,3 +184,14 @@ def test_clean_tmp_removes_only_old_files(tmp_path: Path) -> None:
     assert maildir.clean_tmp(tmp_path, now=1e9) == 1
     assert sorted(os.listdir(tmp)) == ["a-dir", "young"]
     assert os.listdir(tmp_path / "cur") == ["old-but-delivered"]
+
+
+def test_rename_all_renames_by_name_and_finds_moved_files(tmp_path: Path) -> None:
+    plain, moved, gone = (maildir.deliver(tmp_path, b"m%d" % i, Flags()) for i in range(3))
+    # another program marked `moved` seen, and `gone` was deleted
+    os.rename(tmp_path / "cur" / f"{moved}:2,", tmp_path / "cur" / f"{moved}:2,S")
+    os.unlink(tmp_path / "cur" / f"{gone}:2,")
+    flagged = Flags(flagged=True)
+    maildir.rename_all(tmp_path, [(b, Flags(), flagged) for b in (plain, moved, gone)])
+    assert sorted(os.listdir(tmp_path / "cur")) == sorted([f"{plain}:2,F", f"{moved}:2,F"])
+    maildir.rename_all(tmp_path / "missing", [(plain, flagged, Flags())])  # quiet

@@ -383,3 +383,27 @@ def test_messages_without_body_since(store: Store) -> None:
     )
     assert store.messages_without_body(fid) == [(new, 2), (old, 1)]
     assert store.messages_without_body(fid, since=datetime(2023, 1, 1, tzinfo=UTC)) == [(new, 2)]
+
+
+def test_a_version_2_store_gets_the_without_body_index(tmp_path: Path) -> None:
+    from tuimail.store import schema
+
+    root = tmp_path / "s"
+    root.mkdir()
+    conn = sqlite3.connect(root / "index.sqlite3", isolation_level=None)
+    for migration in schema.MIGRATIONS[:2]:  # a store written by the previous release
+        migration(conn)
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with Store.open(root) as s:
+        folder = inbox(s)
+        s.add_messages(folder, [NewMessage(7, Flags(), 10, None, header_block(7))])
+        assert s.messages_without_body(folder) == [(s.list_ids(folder)[0], 7)]
+    conn = sqlite3.connect(root / "index.sqlite3")
+    # The store's query names the index (INDEXED BY fails if it is missing or unusable).
+    assert (
+        conn.execute("SELECT sql FROM sqlite_master WHERE name = 'messages_without_body'")
+        .fetchone()[0]
+        .endswith("WHERE filename IS NULL AND uid IS NOT NULL AND hidden = 0")
+    )
+    conn.close()

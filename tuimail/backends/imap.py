@@ -36,7 +36,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from tuimail.backends import imap_parse as p
@@ -50,8 +49,10 @@ from tuimail.errors import (
     TLSError,
     TuimailError,
 )
-from tuimail.models import Flags, FolderInfo, FolderRole, TLSMode
+from tuimail.models import Flags, FolderInfo, FolderRole, Frozen, TLSMode
 from tuimail.secrets import Secret
+
+_set = object.__setattr__  # Frozen values, not dataclasses: cheaper to import (start-up)
 
 _RECV = 256 * 1024
 # RFC 2177: servers may drop an IDLE after 30 minutes; re-issue before that.
@@ -259,47 +260,76 @@ class _TLSIMAP4(imaplib.IMAP4):
 # ----------------------------------------------------------------------------- results
 
 
-@dataclass
 class SelectResult:
-    """What SELECT reported (0 = not reported; HIGHESTMODSEQ 0 also for NOMODSEQ)."""
+    """What SELECT reported (0 = not reported; HIGHESTMODSEQ 0 also for NOMODSEQ); filled
+    in as the responses arrive."""
 
-    name: str
-    uidvalidity: int = 0
-    uidnext: int = 0
-    highestmodseq: int = 0
-    exists: int = 0
-    readonly: bool = False
-    vanished: list[tuple[int, int]] = field(default_factory=list)  # QRESYNC
-    changed: dict[int, Flags] = field(default_factory=dict)  # QRESYNC: uid -> flags
+    __slots__ = (
+        "changed", "exists", "highestmodseq", "name", "readonly", "uidnext", "uidvalidity",
+        "vanished",
+    )  # fmt: skip
+
+    def __init__(self, name: str, readonly: bool = False) -> None:
+        self.name = name
+        self.uidvalidity = 0
+        self.uidnext = 0
+        self.highestmodseq = 0
+        self.exists = 0
+        self.readonly = readonly
+        self.vanished: list[tuple[int, int]] = []  # QRESYNC
+        self.changed: dict[int, Flags] = {}  # QRESYNC: uid -> flags
 
 
-@dataclass(frozen=True)
-class StoreResult:
+class StoreResult(Frozen):
+    __slots__ = ("modified",)
     modified: list[tuple[int, int]]  # UID ranges refused by UNCHANGEDSINCE
 
+    def __init__(self, modified: list[tuple[int, int]]) -> None:
+        _set(self, "modified", modified)
 
-@dataclass(frozen=True)
-class FolderStatus:
+
+class FolderStatus(Frozen):
     """STATUS of a folder (0 = not reported)."""
 
-    messages: int = 0
-    uidnext: int = 0
-    uidvalidity: int = 0
-    highestmodseq: int = 0
+    __slots__ = ("highestmodseq", "messages", "uidnext", "uidvalidity")
+    messages: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+
+    def __init__(
+        self, messages: int = 0, uidnext: int = 0, uidvalidity: int = 0, highestmodseq: int = 0
+    ) -> None:
+        _set(self, "messages", messages)
+        _set(self, "uidnext", uidnext)
+        _set(self, "uidvalidity", uidvalidity)
+        _set(self, "highestmodseq", highestmodseq)
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(Frozen):
+    __slots__ = ("folders", "status", "warnings")
     folders: list[FolderInfo]
     warnings: list[str]
     status: dict[str, FolderStatus]  # by folder name, when the server has LIST-STATUS
 
+    def __init__(
+        self, folders: list[FolderInfo], warnings: list[str], status: dict[str, FolderStatus]
+    ) -> None:
+        _set(self, "folders", folders)
+        _set(self, "warnings", warnings)
+        _set(self, "status", status)
 
-@dataclass(frozen=True)
-class ListEntry:
+
+class ListEntry(Frozen):
+    __slots__ = ("attributes", "delimiter", "name")
     name: str
     delimiter: str
     attributes: frozenset[str]  # lower-cased: "\\noselect", "\\sent", ...
+
+    def __init__(self, name: str, delimiter: str, attributes: frozenset[str]) -> None:
+        _set(self, "name", name)
+        _set(self, "delimiter", delimiter)
+        _set(self, "attributes", attributes)
 
 
 class CommandFailed(ProtocolError):

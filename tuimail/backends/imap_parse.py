@@ -20,13 +20,15 @@ import base64
 import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Protocol
 
 from tuimail.errors import NetworkError, ProtocolError
-from tuimail.models import Flags
+from tuimail.models import Flags, Frozen
+
+# Value types are `Frozen` (tuimail.models), not dataclasses: cheaper to import.
+_set = object.__setattr__
 
 DEFAULT_MAX_LINE = 16 * 1024 * 1024  # a SEARCH/VANISHED reply for 1M UIDs is ~8 MB
 HARD_LITERAL_LIMIT = 512 * 1024 * 1024
@@ -40,11 +42,14 @@ class ByteStream(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
-class TooLarge:
+class TooLarge(Frozen):
     """A literal that was larger than the reader's `max_literal`: its bytes were skipped."""
 
+    __slots__ = ("size",)
     size: int
+
+    def __init__(self, size: int) -> None:
+        _set(self, "size", size)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -220,18 +225,45 @@ def read_value(data: bytes, pos: int, depth: int = 0) -> tuple[Value, int]:
 # ----------------------------------------------------------------------------- FETCH
 
 
-@dataclass(slots=True)
 class FetchData:
-    """What one `* n FETCH (...)` reported (only the items this client asks for)."""
+    """What one `* n FETCH (...)` reported (only the items this client asks for).
+    Filled in as the items are read, so not frozen."""
 
-    seq: int
-    uid: int | None = None
-    flags: Flags | None = None
-    size: int | None = None
-    internaldate: datetime | None = None
-    modseq: int | None = None
-    header: bytes | TooLarge | None = None  # BODY[HEADER...] (e.g. HEADER.FIELDS)
-    body: bytes | TooLarge | None = None  # BODY[]
+    __slots__ = ("body", "flags", "header", "internaldate", "modseq", "seq", "size", "uid")
+
+    def __init__(
+        self,
+        seq: int,
+        uid: int | None = None,
+        flags: Flags | None = None,
+        size: int | None = None,
+        internaldate: datetime | None = None,
+        modseq: int | None = None,
+        header: bytes | TooLarge | None = None,  # BODY[HEADER...] (e.g. HEADER.FIELDS)
+        body: bytes | TooLarge | None = None,  # BODY[]
+    ) -> None:
+        self.seq = seq
+        self.uid = uid
+        self.flags = flags
+        self.size = size
+        self.internaldate = internaldate
+        self.modseq = modseq
+        self.header = header
+        self.body = body
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FetchData):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"FetchData({fields})"
 
 
 _FETCH_HEAD = re.compile(rb"\* (\d{1,20}) FETCH \(", re.IGNORECASE)
@@ -532,24 +564,42 @@ def format_internaldate(when: datetime) -> bytes:
 # ----------------------------------------------------------------------------- other responses
 
 
-@dataclass(frozen=True, slots=True)
-class Tagged:
+class Tagged(Frozen):
+    __slots__ = ("code", "code_args", "status", "tag", "text")
     tag: bytes
     status: bytes  # OK | NO | BAD
     code: bytes  # upper-cased response code name, b"" when none
     code_args: bytes
     text: bytes
 
+    def __init__(
+        self, tag: bytes, status: bytes, code: bytes, code_args: bytes, text: bytes
+    ) -> None:
+        _set(self, "tag", tag)
+        _set(self, "status", status)
+        _set(self, "code", code)
+        _set(self, "code_args", code_args)
+        _set(self, "text", text)
 
-@dataclass(frozen=True, slots=True)
-class Untagged:
+
+class Untagged(Frozen):
     """Anything untagged other than FETCH: `kind` upper-cased (EXISTS, OK, VANISHED, ...)."""
 
+    __slots__ = ("code", "code_args", "kind", "number", "rest")
     kind: bytes
     number: int | None  # `* 5 EXISTS` -> 5
     code: bytes  # for OK/NO/BAD/BYE/PREAUTH: response code name
     code_args: bytes
     rest: bytes  # everything after the kind (and code), CRLF stripped
+
+    def __init__(
+        self, kind: bytes, number: int | None, code: bytes, code_args: bytes, rest: bytes
+    ) -> None:
+        _set(self, "kind", kind)
+        _set(self, "number", number)
+        _set(self, "code", code)
+        _set(self, "code_args", code_args)
+        _set(self, "rest", rest)
 
 
 _TAGGED = re.compile(rb"([^\s*+]+) (OK|NO|BAD)(?: (.*))?\r?\n?\Z", re.IGNORECASE | re.DOTALL)

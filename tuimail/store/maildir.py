@@ -8,6 +8,7 @@ message.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -220,6 +221,30 @@ def rename_flags(folder_dir: Path, base: str, old: Flags, new: Flags) -> None:
     dest = folder_dir / "cur" / file_name(base, new)
     if src != dest:
         os.rename(src, dest)
+
+
+def rename_all(folder_dir: Path, renames: Sequence[tuple[str, Flags, Flags]]) -> None:
+    """`rename_flags` for many files of one folder: by name within `cur/` (no path walk,
+    no look-up first), falling back to `rename_flags` for a file not where its old flags
+    say. Quiet, like it, about files that are gone."""
+    try:
+        cur = os.open(folder_dir / "cur", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        for base, old, new in renames:
+            src, dest = file_name(base, old), file_name(base, new)
+            if src == dest:
+                continue
+            try:
+                os.rename(src, dest, src_dir_fd=cur, dst_dir_fd=cur)
+            except FileNotFoundError:
+                with contextlib.suppress(OSError):
+                    rename_flags(folder_dir, base, old, new)
+            except OSError:
+                continue
+    finally:
+        os.close(cur)
 
 
 def link_into(src_dir: Path, dest_dir: Path, base: str, flags: Flags) -> bool:

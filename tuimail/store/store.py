@@ -1013,9 +1013,7 @@ class Store(Pop3State):
     def _rename_all(fdir: Path, renames: Sequence[tuple[str, Flags, Flags]]) -> None:
         # After commit: a crash before a rename leaves an old info suffix, which `locate`
         # copes with; never a missing message.
-        for base, old, new in renames:
-            with contextlib.suppress(OSError):
-                maildir.rename_flags(fdir, base, old, new)
+        maildir.rename_all(fdir, renames)
 
     def remove_uids(self, folder_id: int, uids: Iterable[int]) -> int:
         folder = self._folder(folder_id)
@@ -1097,8 +1095,8 @@ class Store(Pop3State):
         self, folder_id: int, since: datetime | None = None
     ) -> list[tuple[int, int]]:
         sql = (
-            "SELECT id, uid FROM messages WHERE folder_id = ? AND hidden = 0 "
-            "AND filename IS NULL AND uid IS NOT NULL"
+            "SELECT id, uid FROM messages INDEXED BY messages_without_body "
+            "WHERE folder_id = ? AND hidden = 0 AND filename IS NULL AND uid IS NOT NULL"
         )
         params: list[Any] = [folder_id]
         if since is not None:

@@ -22,7 +22,6 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tuimail.backends import imap_parse as ip
@@ -75,15 +74,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
 class _Tally:
     """What happened to one folder, accumulated while syncing it."""
 
-    new: int = 0
-    changed: int = 0
-    removed: int = 0
-    bodies: int = 0
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("bodies", "changed", "new", "removed", "warnings")
+
+    def __init__(self) -> None:
+        self.new = 0
+        self.changed = 0
+        self.removed = 0
+        self.bodies = 0
+        self.warnings: list[str] = []
 
     def result(self, folder: str) -> FolderResult:
         return FolderResult(

@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from operator import itemgetter
 
-from tuimail.models import Flags, FolderState
+from tuimail.models import Flags, FolderState, Frozen
+
+_set = object.__setattr__  # Frozen values, not dataclasses: cheaper to import (start-up)
 
 
 class Mode(StrEnum):
@@ -56,12 +57,18 @@ class Mode(StrEnum):
     FULL = "full"
 
 
-@dataclass(frozen=True, slots=True)
-class FlagDelta:
+class FlagDelta(Frozen):
     """A local flag change: names as in `Flags.with_changes` (`seen`, ..., keywords)."""
 
-    add: frozenset[str] = frozenset()
-    remove: frozenset[str] = frozenset()
+    __slots__ = ("add", "remove")
+    add: frozenset[str]
+    remove: frozenset[str]
+
+    def __init__(
+        self, add: frozenset[str] = frozenset(), remove: frozenset[str] = frozenset()
+    ) -> None:
+        _set(self, "add", add)
+        _set(self, "remove", remove)
 
     @classmethod
     def of(cls, add: Iterable[str] = (), remove: Iterable[str] = ()) -> FlagDelta:
@@ -98,14 +105,22 @@ def choose_mode(state: FolderState, *, qresync: bool, condstore: bool) -> Mode:
     return Mode.FULL
 
 
-@dataclass(frozen=True, slots=True)
-class Selected:
+class Selected(Frozen):
     """What SELECT reported. 0 means "not reported" (HIGHESTMODSEQ 0 = NOMODSEQ)."""
 
+    __slots__ = ("exists", "highestmodseq", "uidnext", "uidvalidity")
     uidvalidity: int
-    uidnext: int = 0
-    highestmodseq: int = 0
-    exists: int = 0
+    uidnext: int
+    highestmodseq: int
+    exists: int
+
+    def __init__(
+        self, uidvalidity: int, uidnext: int = 0, highestmodseq: int = 0, exists: int = 0
+    ) -> None:
+        _set(self, "uidvalidity", uidvalidity)
+        _set(self, "uidnext", uidnext)
+        _set(self, "highestmodseq", highestmodseq)
+        _set(self, "exists", exists)
 
 
 def status_unchanged(state: FolderState, status: Selected, *, qresync: bool) -> bool:
@@ -161,11 +176,21 @@ def need_uid_list(
     return sel.exists != local_known + new_on_server
 
 
-@dataclass(frozen=True)
-class Changes:
-    flags: dict[int, Flags] = field(default_factory=dict)  # uid -> flags to store locally
-    remove: frozenset[int] = frozenset()  # uids expunged on the server
-    dropped_pending: frozenset[int] = frozenset()  # removed uids that had a pending flag change
+class Changes(Frozen):
+    __slots__ = ("dropped_pending", "flags", "remove")
+    flags: dict[int, Flags]  # uid -> flags to store locally
+    remove: frozenset[int]  # uids expunged on the server
+    dropped_pending: frozenset[int]  # removed uids that had a pending flag change
+
+    def __init__(
+        self,
+        flags: dict[int, Flags] | None = None,
+        remove: frozenset[int] = frozenset(),
+        dropped_pending: frozenset[int] = frozenset(),
+    ) -> None:
+        _set(self, "flags", {} if flags is None else flags)
+        _set(self, "remove", remove)
+        _set(self, "dropped_pending", dropped_pending)
 
 
 def plan_changes(
