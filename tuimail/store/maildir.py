@@ -57,7 +57,7 @@ def ensure(folder_dir: Path) -> None:
 
 
 @functools.cache
-def _load_syncfs() -> Callable[[int], int] | None:
+def load_syncfs() -> Callable[[int], int] | None:
     # Looked up on first use: ctypes costs ~3 ms to import, and a small batch never needs it.
     if not sys.platform.startswith("linux"):
         return None
@@ -81,7 +81,7 @@ SYNCFS_MIN_FILES = 8
 
 def _flush(directory: Path, fds: list[int]) -> None:
     """Make the data of the open files `fds` (all in `directory`) durable."""
-    syncfs = _load_syncfs() if len(fds) >= SYNCFS_MIN_FILES else None
+    syncfs = load_syncfs() if len(fds) >= SYNCFS_MIN_FILES else None
     if syncfs is not None:
         dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:

@@ -24,11 +24,10 @@ the server may commit without the fsync: see `pop3_add`.)
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,21 +72,6 @@ class _StoreCore(Protocol):
     ) -> tuple[list[int], list[tuple[str, Flags]]]: ...
 
 
-@functools.cache
-def _load_syncfs() -> Callable[[int], int] | None:
-    # Looked up on first use: ctypes costs ~3 ms to import, which `tuimail send` never needs.
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        func: Callable[[int], int] = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    return func
-
-
 def _syncfs(directory: Path) -> bool:
     """Make every file and name on `directory`'s filesystem durable (Linux `syncfs`).
 
@@ -95,7 +79,7 @@ def _syncfs(directory: Path) -> bool:
     journal commit (milliseconds each on a busy disk), while syncfs commits once for the
     whole batch. False when unavailable: the caller fsyncs file by file instead.
     """
-    syncfs = _load_syncfs()
+    syncfs = maildir.load_syncfs()
     if syncfs is None:
         return False
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
