@@ -18,9 +18,7 @@ it with a reason (`drop_op`), a network error stops the replay (the worker recon
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -50,7 +48,7 @@ from tuimail.store import NewMessage, PendingOp, Store
 from tuimail.store.pop3state import Prepared
 from tuimail.store.types import FolderRow
 from tuimail.sync import plan
-from tuimail.sync.helper import PARALLEL_MIN, PrepareHelper
+from tuimail.sync.helper import PARALLEL_MIN, OneAhead, PrepareHelper
 from tuimail.sync.plan import FlagDelta, Mode, Selected
 from tuimail.sync.session import FolderResult, ProgressFn, SyncProgress, SyncSummary
 
@@ -437,11 +435,10 @@ class ImapSession:
         # waiting batch carries the UID its storing lets the folder state move to (0: none).
         self.store.clean_tmp(row.id)
         helper = PrepareHelper(parallel=(expected or 0) >= PARALLEL_MIN)
-        folder_dir = self.store.folder_dir(row.id)
-        waiting: deque[tuple[list[NewMessage], Callable[[], Prepared | None], int]] = deque()
 
-        def store(items: list[NewMessage], prepared: Prepared | None, through: int) -> None:
+        def store(batch: tuple[list[NewMessage], int], prepared: Prepared | None) -> None:
             nonlocal stored_through
+            items, through = batch
             self.store.add_messages(row.id, items, prepared=prepared)
             if with_body:
                 tally.bodies += sum(1 for m in items if m.complete)
@@ -452,23 +449,19 @@ class ImapSession:
                 )
             progress(SyncProgress(self.name, row.name, "headers", len(returned), expected))
 
-        def flush(final: bool = False) -> None:
-            """Hand the batch to the helper and store the one it prepared before, so that
-            parsing overlaps storing and downloading; the helper never holds two batches."""
+        ahead = OneAhead(
+            helper,
+            self.store.folder_dir(row.id),
+            store,
+            lambda prepared: self.store.discard_prepared(row.id, prepared),
+        )
+
+        def flush() -> None:
             nonlocal batch, batch_bytes
-            ready = waiting.popleft() if waiting else None
-            answer = ready[1]() if ready else None
             if batch:
-                result = helper.submit(
-                    folder_dir, [m.raw for m in batch], [m.complete for m in batch]
-                )
-                waiting.append((batch, result, last_uid if ascending else 0))
+                raws, complete = [m.raw for m in batch], [m.complete for m in batch]
+                ahead.push((batch, last_uid if ascending else 0), raws, complete)
                 batch, batch_bytes = [], 0
-            if ready:
-                store(ready[0], answer, ready[2])
-            while waiting and (final or not helper.parallel):
-                items, result, through = waiting.popleft()
-                store(items, result(), through)
 
         progress(SyncProgress(self.name, row.name, "headers", 0, expected))
         try:
@@ -497,14 +490,10 @@ class ImapSession:
                 batch_bytes += len(raw or b"")
                 if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
                     flush()
-            flush(final=True)
+            flush()
+            ahead.finish()
         except BaseException:
-            # The batches the helper prepared will not be stored: remove their tmp/ files.
-            while waiting:
-                with contextlib.suppress(Exception):
-                    prepared = waiting.popleft()[1]()
-                    if prepared is not None:
-                        self.store.discard_prepared(row.id, prepared)
+            ahead.abandon()
             raise
         finally:
             helper.close()

@@ -13,9 +13,10 @@ import os
 import pickle
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic, TypeVar
 
 import tuimail
 from tuimail.store.pop3state import Prepared
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # From this many new messages on, a helper pays for its start-up.
 PARALLEL_MIN = 2000
+
+B = TypeVar("B")  # what an engine keeps of a batch until it is stored
 
 
 class PrepareHelper:
@@ -111,3 +114,49 @@ class PrepareHelper:
 
 
 _HELPER = "from tuimail.store.pop3state import serve_prepare; serve_prepare()"
+
+
+class OneAhead(Generic[B]):
+    """Batches through the helper, one ahead of the store: `push` hands the helper a new
+    batch and then stores the one it prepared before, so parsing overlaps storing and the
+    next download, and the helper never holds two batches (no pipe deadlock). Without a
+    helper process each batch is stored as it is pushed (prepared inline by the store).
+    """
+
+    def __init__(
+        self,
+        helper: PrepareHelper,
+        folder_dir: Path,
+        store: Callable[[B, Prepared | None], None],
+        discard: Callable[[Prepared], None],
+    ) -> None:
+        self._helper = helper
+        self._folder_dir = folder_dir
+        self._store = store
+        self._discard = discard
+        self._waiting: deque[tuple[B, Callable[[], Prepared | None]]] = deque()
+
+    def push(self, batch: B, raws: list[bytes], complete: list[bool] | None = None) -> None:
+        ready = self._waiting.popleft() if self._waiting else None
+        answer = ready[1]() if ready else None
+        self._waiting.append((batch, self._helper.submit(self._folder_dir, raws, complete)))
+        if ready:
+            self._store(ready[0], answer)
+        if not self._helper.parallel:
+            self.finish()
+
+    def finish(self) -> None:
+        """Store every batch still waiting."""
+        while self._waiting:
+            batch, result = self._waiting.popleft()
+            self._store(batch, result())
+
+    def abandon(self) -> None:
+        """The download failed: the batches not stored will not be; remove their files from
+        tmp/ (a kill leaves them there, which Maildir readers ignore)."""
+        while self._waiting:
+            _batch, result = self._waiting.popleft()
+            with contextlib.suppress(Exception):
+                prepared = result()
+                if prepared is not None:
+                    self._discard(prepared)

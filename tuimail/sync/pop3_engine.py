@@ -29,11 +29,10 @@ reconnects and carries on with the others.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,7 +45,7 @@ from tuimail.models import Flags, FolderInfo, FolderRole, Protocol
 from tuimail.secrets import Secret, get_oauth2_token, get_password
 from tuimail.store import NewMessage, Store
 from tuimail.store.pop3state import Prepared
-from tuimail.sync.helper import PARALLEL_MIN, PrepareHelper
+from tuimail.sync.helper import PARALLEL_MIN, OneAhead, PrepareHelper
 from tuimail.sync.session import FolderResult, ProgressFn, SyncProgress, SyncSummary
 
 log = logging.getLogger(__name__)
@@ -398,8 +397,6 @@ class Pop3Session:
         batch_bytes = 0
         helper = PrepareHelper(parallel=len(todo.download) >= PARALLEL_INDEX_MIN)
         self.store.clean_tmp(folder_id)
-        folder_dir = self.store.folder_dir(folder_id)
-        waiting: deque[tuple[_Batch, Callable[[], Prepared | None]]] = deque()
 
         def store(items: _Batch, prepared: Prepared | None) -> None:
             stored = self.store.pop3_add(
@@ -419,34 +416,19 @@ class Pop3Session:
                     to_delete.append(number)
             self._mark("stored")
 
-        def flush(final: bool = False) -> None:
-            """Store what is ready. With the helper: take its answer for the previous
-            batch, hand it the new one, then store the previous one, so that the helper's
-            work overlaps storing and the next download; it never holds two batches (no
-            pipe deadlock)."""
+        ahead = OneAhead(
+            helper,
+            self.store.folder_dir(folder_id),
+            store,
+            lambda prepared: self.store.discard_prepared(folder_id, prepared),
+        )
+
+        def flush() -> None:
             nonlocal batch_bytes
-            ready = waiting.popleft() if waiting else None
-            answer = ready[1]() if ready else None
             if batch:
-                raws = [m.raw for _, _, m in batch]
-                waiting.append((list(batch), helper.submit(folder_dir, raws)))
+                ahead.push(list(batch), [m.raw for _, _, m in batch])
                 batch.clear()
                 batch_bytes = 0
-            if ready:
-                store(ready[0], answer)
-            while waiting and (final or not helper.parallel):
-                items, result = waiting.popleft()
-                store(items, result())
-
-        def abandon() -> None:
-            """The sync failed: the helper's last batch will not be stored; remove its
-            files from tmp/ (a kill leaves them there, which Maildir readers ignore)."""
-            while waiting:
-                _items, result = waiting.popleft()
-                with contextlib.suppress(Exception):
-                    prepared = result()
-                    if prepared is not None:
-                        self.store.discard_prepared(folder_id, prepared)
 
         try:
             for item in client.retrieve(todo.download, max_size):
@@ -483,9 +465,10 @@ class Pop3Session:
                     flush()
                 if run.done % PROGRESS_EVERY == 0:
                     progress(SyncProgress(name, INBOX, "download", run.done, total))
-            flush(final=True)
+            flush()
+            ahead.finish()
         except BaseException:
-            abandon()
+            ahead.abandon()
             raise
         finally:
             helper.close()
