@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 ComposeKind = Literal["new", "reply", "reply_all", "forward"]
 UI_SWITCH_INTERVAL = 0.001  # s: see TuimailApp.on_mount
 FREEZE_AFTER = 2.0  # s after start: see TuimailApp._freeze_startup_objects
+PEOPLE_FOR = 60.0  # s: the correspondents list read for phishing signs is reused this long
 FULL_GC_EVERY = 100  # young-generation collections between full ones (Python's default: 10)
 
 
@@ -121,6 +123,7 @@ class TuimailApp(ThemedApp[int]):
         self.events = AccountEvents(self)
         self.account_status: dict[str, AccountStatus] = {}
         self._refresh_timer: Timer | None = None
+        self._people: tuple[float, list[tuple[str, str]]] | None = None  # (read at, rows)
         self.mailto = mailto  # `tuimail mailto:...`: the composer opens on start
         self._switch_interval = sys.getswitchinterval()
         self._gc_threshold = gc.get_threshold()
@@ -250,9 +253,16 @@ class TuimailApp(ThemedApp[int]):
         return self.call_from_thread(self.store.address_seen, addr)
 
     def _correspondents(self) -> list[tuple[str, str]]:
+        # Every message opened asks (for its phishing signs); reading thousands of rows on
+        # the UI thread each time is not needed: who you correspond with changes slowly.
+        if self._people is not None and time.monotonic() - self._people[0] < PEOPLE_FOR:
+            return self._people[1]
         if threading.current_thread() is threading.main_thread():
-            return self.store.correspondents()
-        return self.call_from_thread(self.store.correspondents)
+            people = self.store.correspondents()
+        else:
+            people = self.call_from_thread(self.store.correspondents)
+        self._people = (time.monotonic(), people)
+        return people
 
     @property
     def my_domains(self) -> list[str]:
