@@ -207,11 +207,8 @@ def prepare(
     says which items are whole messages (default: all); the others are header blocks,
     indexed as such and given no file (base None)."""
     if complete is None:
-        rows = [index_row(index_message(raw)) for raw in raws]
-        return Prepared(rows, list(write_tmp(folder_dir, raws)))
-    if len(complete) != len(raws):
-        raise ValueError("complete must match raws one to one")
-    pairs = list(zip(raws, complete, strict=True))
+        complete = [True] * len(raws)
+    pairs = list(zip(raws, complete, strict=True))  # ValueError when they do not match
     rows = [index_row(index_item(raw, whole)) for raw, whole in pairs]
     written = iter(write_tmp(folder_dir, [raw for raw, whole in pairs if whole]))
     return Prepared(rows, [next(written) if whole else None for whole in complete])
