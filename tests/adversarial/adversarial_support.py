@@ -63,8 +63,9 @@ class ConnectionCounter:
     """A loopback listener that accepts and counts every connection (and closes it)."""
 
     def __init__(self) -> None:
-        self._accepted = 0
-        self._sentinels = 0
+        self._counted = 0
+        self._sentinels: set[int] = set()  # local ports of settle()'s own connections
+        self._seen_sentinels: set[int] = set()
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -80,35 +81,45 @@ class ConnectionCounter:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, peer = self._sock.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
             with self._lock:
-                self._accepted += 1
+                if peer[1] in self._sentinels:
+                    self._seen_sentinels.add(peer[1])
+                else:
+                    self._counted += 1
             conn.close()
 
     @property
     def count(self) -> int:
         """Connections made by anything but `settle` itself."""
         with self._lock:
-            return self._accepted - self._sentinels
+            return self._counted
 
     def settle(self) -> int:
         """The count once every connection already made has been accepted.
 
         A connection of our own goes into the listen queue behind any earlier one; when the
-        accept loop has reached it, everything before it has been counted.
+        accept loop has reached it (known by its local port), everything before it has been
+        counted.
         """
-        with self._lock:
-            target = self._accepted + 1
-            self._sentinels += 1
-        socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+        sentinel = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sentinel.settimeout(2)
+        try:
+            sentinel.bind(("127.0.0.1", 0))
+            port = int(sentinel.getsockname()[1])
+            with self._lock:
+                self._sentinels.add(port)
+            sentinel.connect(("127.0.0.1", self.port))
+        finally:
+            sentinel.close()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with self._lock:
-                if self._accepted >= target:
+                if port in self._seen_sentinels:
                     break
             time.sleep(0.001)
         return self.count
