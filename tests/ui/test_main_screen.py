@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 from ui_support import screen_lines, screen_text, settle, stray_controls
 
@@ -364,3 +365,42 @@ async def test_full_collections_are_rarer_while_the_app_runs(demo_root: Path) ->
         assert gc.get_threshold() == (*before[:2], FULL_GC_EVERY)
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+async def test_first_paint_reads_a_few_rows_then_the_whole_view(
+    demo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuimail.ui.screens import main
+    from tuimail.ui.widgets.status_bar import StatusBar
+
+    monkeypatch.setattr(main, "FIRST_ROWS", 10)
+    limits: list[int | None] = []
+    load_ids = main.load_ids
+
+    def recording(*args: object, limit: int | None = None) -> list[int]:
+        limits.append(limit)
+        return load_ids(*args, limit=limit)  # type: ignore[arg-type]
+
+    totals: list[object] = []
+    update_info = StatusBar.update_info
+
+    def recording_info(bar: StatusBar, **changes: object) -> None:
+        if "total" in changes:
+            totals.append(changes["total"])
+        update_info(bar, **changes)
+
+    monkeypatch.setattr(main, "load_ids", recording)
+    monkeypatch.setattr(StatusBar, "update_info", recording_info)
+    app = TuimailApp(None, demo_root, demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and screen.view is not None
+        whole = main.load_ids(app.store, screen.view)
+        assert len(whole) > 10
+        assert limits[:2] == [10, None]
+        ml = screen.query_one(MessageList)
+        assert list(ml.ids) == whole or screen.thread_of  # (threads reorder the rows)
+        assert ml.row_count == len(whole)
+        # The status line never counted only the rows read first (0: before any view).
+        assert set(totals) - {0} == {len(whole)}

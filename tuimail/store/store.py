@@ -1131,8 +1131,10 @@ class Store(Pop3State):
         descending: bool = True,
         unread_only: bool = False,
         flagged_only: bool = False,
+        limit: int | None = None,
     ) -> list[int]:
-        """The folder's (or folders', in one order: the unified inbox) visible ids, sorted."""
+        """The folder's (or folders', in one order: the unified inbox) visible ids, sorted;
+        only the first `limit` of them if given."""
         if not isinstance(folder_id, int) and not folder_id:
             return []
         direction = "DESC" if descending else "ASC"
@@ -1147,6 +1149,9 @@ class Store(Pop3State):
         if flagged_only:
             sql += " AND flags & 4 != 0"
         sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         return [r[0] for r in self._conn.execute(sql, params)]
 
     def thread_rows(self, folder_id: int | Sequence[int]) -> list[ThreadRow]:

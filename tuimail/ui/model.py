@@ -114,12 +114,15 @@ def load_ids(
     descending: bool = True,
     unread_only: bool = False,
     flagged_only: bool = False,
+    limit: int | None = None,
 ) -> list[int]:
+    """The view's ids in this order (a folder or the unified inbox: only the first `limit`
+    if given; a search always gives all its hits)."""
     if view.kind == "folder":
-        return store.list_ids(view.folder_id, sort, descending, unread_only, flagged_only)
+        return store.list_ids(view.folder_id, sort, descending, unread_only, flagged_only, limit)
     if view.kind == "unified":
         # One query across the inboxes, in any sort order (not a merge of per-folder lists).
-        return store.list_ids(view.folder_ids, sort, descending, unread_only, flagged_only)
+        return store.list_ids(view.folder_ids, sort, descending, unread_only, flagged_only, limit)
     ids = store.search(view.query)
     if not descending:
         ids.reverse()

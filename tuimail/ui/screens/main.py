@@ -47,6 +47,9 @@ PREVIEW_DELAY = 0.08  # s: holding j does not parse every message it passes
 POSITION_DELAY = 0.05
 MARK_READ_DELAY = 1.5  # s a message stays in the preview before it counts as read
 REFRESH_PAUSE = 0.3  # s at least between two sync-driven refreshes
+# The first paint reads only this many ids (a few screens); the rest come right after it is
+# on screen (100k ids: ~50 ms less before the first paint).
+FIRST_ROWS = 200
 
 
 class MainScreen(Screen[None]):
@@ -120,6 +123,7 @@ class MainScreen(Screen[None]):
         self._folders: dict[int, FolderRow] = {}  # the last folder rows read, by id
         self._trees: dict[int, threads.Tree] = {}  # the last layout's, for the next one
         self._refresh_again = False  # and the store changed again meanwhile
+        self._partial = False  # the list holds only the first FIRST_ROWS ids of the view
 
     @property
     def mail_app(self) -> TuimailApp:
@@ -154,7 +158,7 @@ class MainScreen(Screen[None]):
         tree = self.query_one(FolderTree)
         first = tree.first_inbox()
         if first is not None:
-            self.open_view(first)
+            self.open_view(first, first_rows=FIRST_ROWS)
         else:
             self.status.update_info(title="No folders yet", message="Sync an account to begin")
         self.query_one(MessageList).focus()
@@ -195,7 +199,9 @@ class MainScreen(Screen[None]):
             tree.load(rows, self.view)
         self._update_status()
 
-    def open_view(self, view: View, *, keep: int | None = None) -> None:
+    def open_view(
+        self, view: View, *, keep: int | None = None, first_rows: int | None = None
+    ) -> None:
         if self.view is not None and view != self.view and self.view.kind != "search":
             self.previous_view = self.view
         changed = view != self.view
@@ -204,7 +210,7 @@ class MainScreen(Screen[None]):
             self.collapsed = frozenset()
             self.message_list.clear_marks()
             self._set_filter_text("")
-        self.reload(keep=keep)
+        self.reload(keep=keep, first_rows=first_rows)
 
     def _threads_apply(self, view: View, count: int) -> bool:
         return (
@@ -221,28 +227,35 @@ class MainScreen(Screen[None]):
         ids: list[int] | None = None,
         layout: threads.Layout | None = None,
         summaries: Sequence[MessageSummary] | None = None,
+        first_rows: int | None = None,
     ) -> None:
         """Re-read the view's ids (after a sort change, an action, a sync); `ids` (and their
         thread `layout`, the `summaries` of the rows coming on screen) when a worker has
-        read them already."""
+        read them already. `first_rows`: read only that many ids now, flat, and the whole
+        view once they are on screen."""
         view = self.view
         if view is None:
             return
         self._generation += 1
+        self._partial = False
         app = self.mail_app
         if ids is None:
             try:
-                ids = load_ids(app.store, view, self.sort, self.descending)
+                ids = load_ids(app.store, view, self.sort, self.descending, limit=first_rows)
             except TuimailError as exc:
                 app.report(exc)
                 return
+            if first_rows is not None and len(ids) >= first_rows and not self.filter_text:
+                self._partial = True
+                generation = self._generation
+                self.call_after_refresh(lambda: self._load_rest(generation))
         self.base_ids = ids
         if self.filter_text:
             ids = self._filtered(ids, self.filter_text) or []
             layout = None  # laid out for the unfiltered list
         if keep is None:
             keep = self.message_list.cursor_id
-        use_threads = self._threads_apply(view, len(ids))
+        use_threads = not self._partial and self._threads_apply(view, len(ids))
         cached = self._cached_rows(ids)
         if use_threads and layout is not None:
             self._show_layout(layout, keep)
@@ -267,6 +280,11 @@ class MainScreen(Screen[None]):
         else:
             self.message_list.prime(summaries, only=True)
         self._update_status()
+
+    def _load_rest(self, generation: int) -> None:
+        """After the first paint: the whole view, unless another reload came first."""
+        if self._partial and generation == self._generation:
+            self.reload()
 
     def _cached_rows(self, ids: list[int]) -> list[ThreadRow] | None:
         cache = self._rows_cache
@@ -328,13 +346,16 @@ class MainScreen(Screen[None]):
     def _update_status(self) -> None:
         view = self.view
         ml = self.message_list
-        unread = 0  # from the folder rows last read: no query on every status change
+        unread, total = 0, ml.row_count  # from the folder rows last read: no query here
         if view is not None and view.kind in ("folder", "unified"):
             fids = view.folder_ids if view.kind == "unified" else (view.folder_id,)
-            unread = sum(self._folders[f].unread for f in fids if f in self._folders)
+            rows = [self._folders[f] for f in fids if f in self._folders]
+            unread = sum(r.unread for r in rows)
+            if self._partial:  # (the first paint: the list holds its first rows only)
+                total = sum(r.total for r in rows)
         self.status.update_info(
             title=view.title if view else "",
-            total=ml.row_count,
+            total=total,
             position=ml.cursor + 1 if ml.row_count else 0,
             unread=unread,
             marked=len(ml.marked),
