@@ -256,6 +256,8 @@ def test_dates_sort_by_true_instant(store: Store) -> None:
     )
     assert store.list_ids(fid) == [ids[1], ids[2], ids[0]]
     assert store.list_ids(fid, descending=False) == [ids[0], ids[2], ids[1]]
+    assert store.list_ids(fid, limit=2) == [ids[1], ids[2]]
+    assert store.list_ids(fid, descending=False, limit=1) == [ids[0]]
     summary = store.message(ids[0])
     assert summary is not None and summary.envelope.date is not None
     assert summary.envelope.date.utcoffset() == tz(120).utcoffset(None)
