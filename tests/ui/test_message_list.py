@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rich.style import Style
 from textual.app import ComposeResult
+from textual.cache import LRUCache
+from textual.geometry import Region
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from ui_support import (
     ListSource,
     painted,
@@ -43,8 +48,8 @@ def summary(i: int, **kw: object) -> MessageSummary:
 
 
 class ListApp(ThemedApp[None]):
-    def __init__(self, source: ListSource, ids: list[int]) -> None:
-        super().__init__(theme="tuimail-dark")
+    def __init__(self, source: ListSource, ids: list[int], theme: str = "tuimail-dark") -> None:
+        super().__init__(theme=theme)
         self.source = source
         self.ids = ids
         self.events: list[tuple[str, int | None]] = []
@@ -352,3 +357,134 @@ async def test_scrollbar_repaints_only_when_its_thumb_moves(
         await pilot.press("pagedown")
         await pilot.pause()
         assert renders
+
+
+def textuals_lines(ml: MessageList, crop: Region) -> list[Strip]:
+    """What Textual's own `render_lines` (its StylesCache around `render_line`) draws for
+    the list's state now, from nothing cached: no StylesCache lines, no rendered rows."""
+    saved = ml._strips, ml._plain, ml._styles
+    ml._strips, ml._plain, ml._styles = LRUCache(256), {}, None
+    ml._styles_cache.clear()
+    try:
+        ml._prefetch_visible()
+        return ScrollView.render_lines(ml, crop)
+    finally:
+        ml._strips, ml._plain, ml._styles = saved
+        ml._styles_cache.clear()
+
+
+def cells(strips: list[Strip]) -> list[tuple[int, list[tuple[str, Style | None]]]]:
+    return [(s.cell_length, [(seg.text, seg.style) for seg in s]) for s in strips]
+
+
+def mismatched_crops(ml: MessageList) -> list[Region]:
+    """The crops (whole list, rows, column spans, the scrollbar's column) where the list's
+    `render_lines` differs from Textual's."""
+    width, height = ml.region.size
+    crops = [
+        Region(0, 0, width, height),
+        Region(0, 2, width, 3),
+        Region(3, 1, width - 7, height - 1),
+        Region(width - 2, 0, 2, height),
+        Region(0, height - 1, width, 1),
+    ]
+    return [c for c in crops if cells(ml.render_lines(c)) != cells(textuals_lines(ml, c))]
+
+
+@pytest.mark.parametrize(
+    ("theme", "no_color"),
+    [("tuimail-dark", False), ("tuimail-ansi-dark", False), ("tuimail-light", True)],
+)
+async def test_fast_rendering_draws_what_textuals_render_lines_would(
+    theme: str, no_color: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")  # a Monochrome line filter
+    rows = [
+        summary(
+            i,
+            flags=Flags(seen=i % 4 != 0, flagged=i % 5 == 0, deleted=i % 7 == 0),
+            has_attachments=i % 3 == 0,
+            subject=f"件名 wide {i}" if i % 6 == 0 else f"Subject {i} " + "long " * (i % 9),
+        )
+        for i in range(1, 81)
+    ]
+    ids = [r.id for r in rows]
+    prefixes = ["", "├─>", "│ └─>", "└─>"] * 20
+    app = ListApp(ListSource(rows), ids, theme=theme)
+    async with app.run_test(size=(80, 16)) as pilot:
+        await painted(pilot)
+        ml = app.query_one(MessageList)
+        assert ml._fast_context(ml.region.size.region) is not None  # the fast path is taken
+        assert ml.vertical_scrollbar.display  # (its column is the fill's)
+
+        async def check(what: str) -> None:
+            await pilot.pause()
+            assert mismatched_crops(ml) == [], what
+
+        await check("first paint")
+        ml.move_cursor(5)
+        await check("cursor")
+        ml.action_toggle_mark()
+        ml.action_toggle_mark()
+        await check("marks")
+        ml.move_cursor(5)
+        await check("cursor on a marked row")
+        ml.set_ids(ids, prefixes=prefixes, keep=ids[4])
+        await check("thread prefixes")
+        app.set_focus(None)
+        await check("unfocused")
+        ml.focus()
+        await check("focused again")
+        ml.prime([summary(3, flags=Flags(flagged=True), subject="Changed")])
+        ml.refresh_line(2)
+        await check("a row changed, refresh_line")
+        ml.prime([summary(4, subject="Primed only")], only=True)
+        await check("prime(only=True)")
+        ml.invalidate()
+        await check("invalidate")
+        ml.move_cursor(60)
+        await check("scrolled")
+        for size in [(40, 12), (160, 30), (80, 16)]:
+            await pilot.resize_terminal(*size)
+            await check(f"size {size}")
+        app.theme = "tuimail-light" if theme == "tuimail-ansi-dark" else "tuimail-ansi-dark"
+        await check("theme changed")
+        app.theme = theme
+        await check("theme back")
+        ml.styles.border = ("round", "red")  # Textual's path...
+        await pilot.pause()
+        assert ml._fast_context(ml.region.size.region) is None
+        await check("border")
+        ml.styles.border = ("", "red")  # ... and back
+        await check("no border")
+        # Lines the StylesCache drew before the fast path are not shown after it: a row
+        # changed without a refresh, drawn by both paths in turn (a crop past the list's
+        # bottom takes Textual's path).
+        width, height = ml.region.size
+        tall = Region(0, 0, width, height + 1)
+        ml.render_lines(tall)
+        ml.prime([summary(ids[ml.cursor], subject="Unrefreshed")])
+        ml.render_lines(Region(0, 0, width, height))
+        assert cells(ml.render_lines(tall)) == cells(textuals_lines(ml, tall))
+        ml.set_ids(ids[:3])
+        await check("rows past the end")
+        ml.set_ids([])
+        await check("empty list")
+        app.theme = "tuimail-light" if theme == "tuimail-ansi-dark" else "tuimail-ansi-dark"
+        await check("empty list, theme changed")
+        app.theme = theme
+
+        # The check sees a fast path that is wrong: here, the fill past a row's end (the
+        # scrollbar's column) in another background.
+        ml.set_ids(ids)
+        await check("full again")
+        fast_context = ml._fast_context
+
+        def wrong_background(crop: Region) -> object:
+            context = fast_context(crop)
+            assert context is not None
+            return (context[0], Style(bgcolor="#123456"), *context[2:])
+
+        monkeypatch.setattr(ml, "_fast_context", wrong_background)
+        assert mismatched_crops(ml)

@@ -21,13 +21,16 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.color import Color
 from textual.dom import NoScreen
+from textual.filter import LineFilter
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
+from textual.style import Style as TextualStyle
 
 from tuimail.models import MessageSummary
 from tuimail.ui import format as fmt
@@ -42,6 +45,9 @@ from tuimail.ui.format import (
     layout_columns,
 )
 from tuimail.ui.text import clean
+
+# What a fast-rendered line was made for: (width, fill style, line filters, background).
+_Context = tuple[int, Style, tuple[LineFilter, ...], Color]
 
 
 class SummarySource(Protocol):
@@ -63,6 +69,19 @@ class _Row:
         self.from_ = clean(("→ " + who) if sent and who else who)
         self.subject = clean(env.subject) or "(no subject)"
         self.size = format_size(summary.size)
+
+
+class _Line:
+    """A row as `render_line` draws it, and as `render_lines` hands it on (`final`, made
+    for `context`: see `MessageList._fast_context`)."""
+
+    __slots__ = ("context", "final", "row", "strip")
+
+    def __init__(self, row: _Row | None, strip: Strip) -> None:
+        self.row = row
+        self.strip = strip
+        self.context: object = None
+        self.final = strip
 
 
 class ThumbScrollBar(ScrollBar):
@@ -196,7 +215,10 @@ class MessageList(ScrollView, can_focus=True):
         self._prefixes: Sequence[str] | None = None
         self._cache: OrderedDict[int, _Row] = OrderedDict()
         # Rendered rows: scrolling by a line repaints the viewport, mostly from here.
-        self._strips: LRUCache[tuple[int, bool, bool, str, int], tuple[_Row, Strip]] = LRUCache(256)
+        self._strips: LRUCache[tuple[int, bool, bool, str, int], _Line] = LRUCache(256)
+        self._plain: dict[tuple[str, int], _Line] = {}  # blank rows, the empty list's text
+        self._line_context: _Context | None = None
+        self._fast_rendered = False
         self._styles: dict[str, Style] | None = None
         self._cursor = 0
         self._marks: set[int] = set()
@@ -417,11 +439,13 @@ class MessageList(ScrollView, can_focus=True):
         self._columns = columns
         self._columns_width = width
         self._strips.clear()
+        self._plain.clear()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
         self._strips.clear()
+        self._plain.clear()
         self.refresh()
 
     def _style_snapshot(self) -> dict[str, Style]:
@@ -445,37 +469,115 @@ class MessageList(ScrollView, can_focus=True):
         return self._styles
 
     def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual's `render_lines` puts each line through its StylesCache (borders, padding,
+        tint, opacity...: new Strips per line), then the app's line filters: two fifths of
+        a page down's rendering. With none of those styles that only widens the line to the
+        widget's width and filters it, which is done here once per rendered row and kept
+        with it. Every line is made again from the list's state (as `render_line` does), so
+        nothing depends on the StylesCache's own cache of lines or its dirty set."""
         self._prefetch_visible()
-        return super().render_lines(crop)
+        context = self._fast_context(crop)
+        if context is None:
+            if self._fast_rendered:  # what the StylesCache holds predates the fast path
+                self._styles_cache.clear()
+                self._fast_rendered = False
+            return super().render_lines(crop)
+        self._fast_rendered = True
+        strips: list[Strip] = []
+        for line in self._lines(crop.line_range):
+            if line.context is not context:
+                line.context, line.final = context, self._final_strip(line.strip, context)
+            strips.append(line.final)
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, context[0]):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
+    def _fast_context(self, crop: Region) -> _Context | None:
+        """(width, fill, line filters, background) with which StylesCache.render_line would
+        only widen our lines to `width` with `fill` and the filters run with `background`;
+        None when the styles ask for more (see `_styles_cache.py`), or a link is hovered
+        (`render_widget` restyles it)."""
+        styles = self.styles
+        width, height = self.region.size
+        hover = self.hover_style
+        if (
+            self.BLANK
+            or crop.bottom > height
+            or styles.padding
+            or any(edge for edge, _ in styles.border)
+            or any(edge for edge, _ in styles.outline)
+            or styles.tint.a
+            or styles.text_opacity != 1.0
+            or (styles.has_rule("hatch") and styles.hatch != "none")
+            or self.opacity != 1.0
+            or (self.auto_links and hover.link_id and "@click" in hover.meta)
+        ):
+            return None
+        base_background, background = self.background_colors
+        fill = TextualStyle(background=base_background + background).rich_style
+        context = (width, fill, tuple(self.get_line_filters()), background)
+        if context != self._line_context:
+            self._line_context = context
+        return self._line_context  # the same object while unchanged: one `is` test per line
+
+    @staticmethod
+    def _final_strip(strip: Strip, context: _Context) -> Strip:
+        """`strip` as StylesCache.render hands it on in `context`: made the widget's width
+        (as `adjust_cell_length` does), then filtered; one new Strip instead of three."""
+        width, fill, filters, background = context
+        length = strip.cell_length
+        if length < width:
+            segments = [*strip, Segment(" " * (width - length), fill)]
+        else:
+            segments = list(strip.adjust_cell_length(width, fill))
+        for line_filter in filters:
+            segments = line_filter.apply(segments, background)
+        return Strip(segments, width)
 
     def render_line(self, y: int) -> Strip:
+        return self._lines(range(y, y + 1))[0].strip
+
+    def _lines(self, ys: range) -> list[_Line]:
+        """Lines `ys` of the list, rendered; a row's is kept while the same message is
+        shown the same way (cursor, mark, thread prefix, width)."""
         width = self.scrollable_content_region.width
         self._layout(width)
         styles = self._style_snapshot()
-        base = styles["base"]
-        row = int(self.scroll_offset.y) + y
+        top = int(self.scroll_offset.y)
+        return [self._line(y, top + y, width, styles) for y in ys]
+
+    def _line(self, y: int, row: int, width: int, styles: dict[str, Style]) -> _Line:
         if not self._ids:
-            if y == 0:
-                style = base + styles["empty"]
-                return Strip([Segment(fit(" " + self.empty_text, width), style)], width)
-            return Strip.blank(width, base)
+            return self._plain_line(" " + self.empty_text if y == 0 else "", width, styles)
         if row >= len(self._ids):
-            return Strip.blank(width, base)
+            return self._plain_line("", width, styles)
         mid = self._ids[row]
         cached = self._cache.get(mid)
         if cached is None:
             self._fetch([mid])
             cached = self._cache.get(mid)
         if cached is None:  # gone from the store since the list was built
-            return Strip([Segment(fit("", width), base)], width)
+            return self._plain_line("", width, styles)
         self._cache.move_to_end(mid)
         prefix = self._prefixes[row] if self._prefixes is not None else ""
         key = (mid, row == self._cursor, mid in self._marks, prefix, width)
-        strip = self._strips.get(key)
-        if strip is None or strip[0] is not cached:
-            strip = (cached, self._render_row(cached, row, prefix, styles, width))
-            self._strips[key] = strip
-        return strip[1]
+        line = self._strips.get(key)
+        if line is None or line.row is not cached:
+            line = _Line(cached, self._render_row(cached, row, prefix, styles, width))
+            self._strips[key] = line
+        return line
+
+    def _plain_line(self, text: str, width: int, styles: dict[str, Style]) -> _Line:
+        """A blank row (`text` empty), or the empty list's text."""
+        line = self._plain.get((text, width))
+        if line is None:
+            style = styles["base"] + styles["empty"] if text else styles["base"]
+            line = _Line(None, Strip([Segment(fit(text, width), style)], width))
+            if len(self._plain) > 8:
+                self._plain.clear()
+            self._plain[(text, width)] = line
+        return line
 
     def _render_row(
         self, row: _Row, index: int, prefix: str, styles: dict[str, Style], width: int
