@@ -244,6 +244,19 @@ CHILD = textwrap.dedent(
         def get_default_screen(self):
             return BenchMain()
 
+        def _display(self, screen, renderable):
+            # The first frame written with the list's rows on it: what the user sees first
+            # (first_paint_s also waits for the callbacks queued behind that refresh).
+            if (
+                renderable is not None
+                and "first_frame_s" not in result
+                and isinstance(screen, MainScreen)
+                and screen.is_mounted
+                and screen.message_list.row_count
+            ):
+                result["first_frame_s"] = time.time() - T0
+            super()._display(screen, renderable)
+
     config = Config(ui=UIConfig(threads=THREADS))
     BenchApp(config, Path(sys.argv[2])).run()
     """
@@ -367,16 +380,36 @@ SYNC_CHILD = textwrap.dedent(
             self.app.exit()
 
     def write(report):
-        # What a sync does to the store: batches of new messages, then a note per batch.
+        # What a sync's engine does to the store: batches of new messages, each parsed by its
+        # helper process one batch ahead (as the engines do from PARALLEL_MIN new messages
+        # on) and then stored, with a note per batch.
+        from tuimail.sync.helper import PARALLEL_MIN, OneAhead, PrepareHelper
+
         rng = random.Random(11)
         now = datetime(2025, 1, 15, tzinfo=UTC)
         with Store.open(ROOT) as store:
             inbox = store.folder("bench", "INBOX")
-            for start in range(1, N + 1, BATCH):
-                uids = range(start, min(start + BATCH, N + 1))
-                items = [bench_message(u, rng, now) for u in uids]
-                store.add_messages(inbox.id, items)
-                report(start + len(items) - 1)
+            helper = PrepareHelper(parallel=N >= PARALLEL_MIN)
+
+            def put(batch, prepared):
+                store.add_messages(inbox.id, batch[0], prepared=prepared)
+                report(batch[1])
+
+            ahead = OneAhead(
+                helper,
+                store.folder_dir(inbox.id),
+                put,
+                lambda prepared: store.discard_prepared(inbox.id, prepared),
+            )
+            try:
+                for start in range(1, N + 1, BATCH):
+                    uids = range(start, min(start + BATCH, N + 1))
+                    items = [bench_message(u, rng, now) for u in uids]
+                    raws, complete = [m.raw for m in items], [m.complete for m in items]
+                    ahead.push((items, start + len(items) - 1), raws, complete)
+                ahead.finish()
+            finally:
+                helper.close()
 
     def sync(app, done):
         def report(n):
@@ -420,11 +453,19 @@ BASELINE = textwrap.dedent(
         def compose(self):
             yield Static("hello")
 
+        first_frame = None
+
         def on_mount(self):
             self.call_after_refresh(self.painted)
 
+        def _display(self, screen, renderable):
+            if renderable is not None and self.first_frame is None:
+                self.first_frame = time.time() - T0
+            super()._display(screen, renderable)
+
         def painted(self):
-            open(sys.argv[1], "w").write(json.dumps({"first_paint_s": time.time() - T0}))
+            result = {"first_paint_s": time.time() - T0, "first_frame_s": self.first_frame}
+            open(sys.argv[1], "w").write(json.dumps(result))
             self.exit()
 
     Minimal().run()
@@ -605,12 +646,13 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     for threads in (False, True):
         # The minimal app runs right before each run of ours, so both see the same load.
-        bases: list[float] = []
+        bases: list[dict[str, float]] = []
         runs: list[dict[str, float]] = []
         for _ in range(3):
-            bases.append(run_child(root, (width, height), False, BASELINE)["first_paint_s"])
+            bases.append(run_child(root, (width, height), False, BASELINE))
             runs.append(run_child(root, (width, height), threads))
-        base = min(bases)
+        base = min(b["first_paint_s"] for b in bases)
+        base_frame = min(b["first_frame_s"] for b in bases)
         best = {k: min(r[k] for r in runs) for k in runs[0]}
         print(f"\n{width}x{height}, threads {'on' if threads else 'off'} (best of 3 runs):")
         print(
@@ -631,6 +673,11 @@ def main() -> None:
         print(
             f"  cursor move at the bottom edge (scrolls a line, repaints the list): "
             f"{best['edge_scroll_cpu_ms']:.2f} ms CPU"
+        )
+        print(
+            f"  first frame with the list on the terminal: {best['first_frame_s']:.2f} s, the"
+            f" minimal app's {base_frame:.2f} s (first paint above: after the callbacks queued"
+            " behind that refresh too)"
         )
         print(f"  first paint minus the minimal app: {best['first_paint_s'] - base:.2f} s")
         print(
