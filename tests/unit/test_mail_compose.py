@@ -524,3 +524,28 @@ def test_forward_as_attachment_keeps_the_original_bytes() -> None:
     att = parse_message(out).attachments[0]
     assert (att.content_type, att.filename) == ("message/rfc822", "Re Plans.eml")
     assert part_bytes(out, att.part_id) == normalize_crlf(raw)
+
+
+def test_reply_wraps_long_quoted_lines_under_their_own_quote_marks() -> None:
+    words = " ".join(f"word{i}" for i in range(40))
+    body = (
+        # A flowed paragraph (one long line once joined), a quoted one, and a long URL.
+        "\r\n".join(f"{w} " for w in words.split(" ")[:-1]) + "\r\nword39\r\n"
+        "\r\n"
+        "> " + words + "\r\n"
+        "\r\n"
+        "https://example.org/" + "x" * 100 + "\r\n"
+    )
+    raw = (
+        "From: Alice <alice@example.org>\r\nSubject: s\r\nMessage-ID: <f@example.org>\r\n"
+        "Content-Type: text/plain; format=flowed\r\n\r\n" + body
+    ).encode()
+    draft = reply(parse_message(raw), me=[ME], reply_all=False)
+    quoted = draft.body.split("\n")[1:-1]
+    assert all(len(line) <= 72 for line in quoted if "example.org/" not in line)
+    first = [line for line in quoted if line.startswith("> word")]
+    second = [line for line in quoted if line.startswith("> > word")]
+    assert len(first) > 1 and len(second) > 1  # both paragraphs wrapped...
+    assert " ".join(line[2:] for line in first) == words  # ...with every word kept
+    assert " ".join(line[4:] for line in second) == words
+    assert "> https://example.org/" + "x" * 100 in quoted  # a word is never cut

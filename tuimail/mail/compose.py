@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 MAX_REFERENCES = 20  # ids kept in References: the root plus the nearest ancestors
+MAX_QUOTED_LINE = 78  # a reply quotes longer lines of the original wrapped...
+QUOTE_WIDTH = 72  # ...to this many columns, quote marks included
 
 
 _set = object.__setattr__  # sets a field of a Frozen value in its __init__
@@ -429,7 +431,28 @@ def _quote(text: str) -> str:
         lines = lines[: lines.index("-- ")]
     while lines and not lines[-1].strip():
         lines.pop()
-    return "\n".join("> " + line if line else ">" for line in lines)
+    quoted = [part for line in lines for part in _wrap_long(line)]
+    return "\n".join("> " + line if line else ">" for line in quoted)
+
+
+def _wrap_long(line: str) -> list[str]:
+    """A line too long to quote as it is (a paragraph of flowed or HTML mail, or a sender
+    who never breaks lines) wrapped at QUOTE_WIDTH, each piece under the line's own quote
+    marks and indentation."""
+    if len(line) <= MAX_QUOTED_LINE:
+        return [line]
+    import textwrap
+
+    words = line.lstrip("> ")
+    lead = line[: len(line) - len(words)]
+    return textwrap.wrap(
+        words,
+        width=max(QUOTE_WIDTH - len(lead), 20),
+        initial_indent=lead,
+        subsequent_indent=lead,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
 
 
 def _attribution(original: ParsedMessage) -> str:

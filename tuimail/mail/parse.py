@@ -35,6 +35,7 @@ from tuimail.mail.encoding import (
     flatten,
     parse_params,
 )
+from tuimail.mail.flowed import is_flowed, unflow
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.models import Address, Attachment, Envelope, Frozen
 
@@ -767,6 +768,10 @@ def _parse_message(
                 warnings.append(f"part {part.part_id}: text not valid in charset {cs[:40]!r}")
             if "\r" in text:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if kind == "plain":
+                flowed, delsp = is_flowed(part.params)
+                if flowed:
+                    text = unflow(text, delsp)
             (plain if kind == "plain" else html).append(text)
             continue
         data = _decode_part(raw, part, warnings)
