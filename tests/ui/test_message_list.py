@@ -90,6 +90,23 @@ async def test_only_visible_rows_are_fetched_at_100k() -> None:
         assert source.requested < 200
 
 
+async def test_a_hook_hears_every_cursor_move_instead_of_messages() -> None:
+    source, ids = big_source(50)
+    app = ListApp(source, ids)
+    async with app.run_test(size=(80, 24)) as pilot:
+        ml = app.query_one(MessageList)
+        await pilot.pause()
+        heard: list[int | None] = []
+        ml.on_highlight = heard.append
+        app.events.clear()
+        await pilot.press("j", "j", "k", "G")
+        await pilot.pause()
+        assert heard == [2, 3, 2, 50]
+        assert app.events == []  # no Highlighted message meanwhile
+        ml.set_ids([])
+        assert heard[-1] is None
+
+
 async def test_cursor_keys_page_and_messages() -> None:
     source, ids = big_source(500)
     app = ListApp(source, ids)

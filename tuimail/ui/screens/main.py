@@ -7,6 +7,7 @@ Enter opens the message full-screen). The folder pane shows by default from 100 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -110,11 +111,14 @@ class MainScreen(Screen[None]):
         self.thread_of: dict[int, int] = {}
         self.filter_text = ""
         self._sidebar_forced: bool | None = None
-        self._preview_timer: Timer | None = None
+        # Plain event-loop timers for what follows the cursor: a Textual timer is a task and
+        # a message per firing, and one was set for every few key presses (about a third of
+        # a cursor move's CPU went to them and to the Highlighted message).
+        self._preview_timer: asyncio.TimerHandle | None = None
         self._preview_due = 0.0  # time.monotonic() when the preview follows the cursor
         self._read_timer: Timer | None = None
         self._filter_timer: Timer | None = None
-        self._position_timer: Timer | None = None
+        self._position_timer: asyncio.TimerHandle | None = None
         self._generation = 0  # bumps on every reload: late thread layouts are dropped
         # The thread rows of the list last threaded, keyed by that very list object: a
         # collapse or a delete re-lays out without reading the store again.
@@ -151,6 +155,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         ui = self.mail_app.ui_config
+        self.message_list.on_highlight = self._cursor_moved
         self.threaded = ui.threads
         self.sort = SortKey(ui.sort) if ui.sort in SortKey._value2member_map_ else SortKey.DATE
         self.message_list.page_scroll = ui.page_scroll
@@ -161,7 +166,7 @@ class MainScreen(Screen[None]):
             self.open_view(first, first_rows=FIRST_ROWS)
         else:
             self.status.update_info(title="No folders yet", message="Sync an account to begin")
-        self.query_one(MessageList).focus()
+        self.message_list.focus()
 
     # The widgets are looked up once: these run on every key press.
     @cached_property
@@ -372,20 +377,20 @@ class MainScreen(Screen[None]):
         self.open_view(event.view)
         self.message_list.focus()
 
-    @on(MessageList.Highlighted)
-    def _highlighted(self, event: MessageList.Highlighted) -> None:
-        # The status line's position is updated a moment later, in its own small repaint:
-        # painted with the list rows, the compositor would redraw every widget between.
+    def _cursor_moved(self, message_id: int | None) -> None:
+        """(The message list calls this at every cursor move: see MessageList.on_highlight.)"""
+        # The status line's position follows a moment later: while a key is held it is
+        # redrawn once per POSITION_DELAY, not at every row.
         if self._position_timer is None:
-            self._position_timer = self.set_timer(POSITION_DELAY, self._update_position)
+            self._position_timer = self._later(POSITION_DELAY, self._update_position)
         if self._read_timer is not None:
             self._read_timer.stop()
             self._read_timer = None
         if not self.panes:
             return
-        if event.message_id is None:
+        if message_id is None:
             if self._preview_timer is not None:
-                self._preview_timer.stop()
+                self._preview_timer.cancel()
                 self._preview_timer = None
             self.preview.clear()
             return
@@ -393,12 +398,20 @@ class MainScreen(Screen[None]):
         # start a timer per row (a task each): the one timer running looks again when due.
         self._preview_due = time.monotonic() + PREVIEW_DELAY
         if self._preview_timer is None:
-            self._preview_timer = self.set_timer(PREVIEW_DELAY, self._preview_when_due)
+            self._preview_timer = self._later(PREVIEW_DELAY, self._preview_when_due)
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+    def on_unmount(self) -> None:
+        for handle in (self._preview_timer, self._position_timer):
+            if handle is not None:
+                handle.cancel()
 
     def _preview_when_due(self) -> None:
         wait = self._preview_due - time.monotonic()
         if wait > 0.002:
-            self._preview_timer = self.set_timer(wait, self._preview_when_due)
+            self._preview_timer = self._later(wait, self._preview_when_due)
             return
         self._preview_timer = None
         mid = self.message_list.cursor_id
@@ -408,7 +421,7 @@ class MainScreen(Screen[None]):
     def _update_position(self) -> None:
         self._position_timer = None
         ml = self.message_list
-        self.status.update_info(position=ml.cursor + 1 if ml.row_count else 0, total=ml.row_count)
+        self.status.update_info(position=ml.cursor + 1 if ml.row_count else 0)
 
     def _show_preview(self, message_id: int) -> None:
         if self.message_list.cursor_id != message_id:

@@ -10,7 +10,7 @@ text: nothing is ever parsed as markup.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from math import ceil
 from typing import ClassVar, Protocol
@@ -227,6 +227,9 @@ class MessageList(ScrollView, can_focus=True):
         self._columns_width = 0
         self._now = fmt.now()
         self.empty_text = empty_text
+        # Told of every cursor move directly, instead of a Highlighted message, when set: a
+        # message is queued, dispatched and looked up per key press (~10% of a cursor move).
+        self.on_highlight: Callable[[int | None], None] | None = None
         # Jump a page when the cursor leaves the screen instead of scrolling line by line:
         # over a slow ssh link a one-line scroll repaints the whole list.
         self.page_scroll = False
@@ -668,7 +671,10 @@ class MessageList(ScrollView, can_focus=True):
         return row >= 0
 
     def _post_highlight(self) -> None:
-        self._post_up(self.Highlighted(self, self.cursor_id, self._cursor))
+        if self.on_highlight is not None:
+            self.on_highlight(self.cursor_id)
+        else:
+            self._post_up(self.Highlighted(self, self.cursor_id, self._cursor))
 
     def _post_up(self, message: Message) -> None:
         """Post `message` to the screen, whence it bubbles on to the app as usual. (Bubbling
