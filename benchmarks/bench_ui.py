@@ -473,6 +473,90 @@ BASELINE = textwrap.dedent(
 )
 
 
+# The floor for the key figures: a bare Line-API list of 100,000 rows with a cursor in a
+# Textual app of one widget, moved and paged with the same measurement as the app's.
+BASELINE_LIST = textwrap.dedent(
+    r"""
+    import asyncio, json, sys, time
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.app import App
+    from textual.geometry import Size
+    from textual.scroll_view import ScrollView
+    from textual.strip import Strip
+
+    ROWS = 100_000
+    PLAIN, CURSOR = Style(color="white"), Style(color="black", bgcolor="white")
+
+    class Rows(ScrollView, can_focus=True):
+        cursor = 0
+
+        def on_mount(self):
+            self.virtual_size = Size(self.size.width, ROWS)
+
+        def render_line(self, y):
+            row = int(self.scroll_offset.y) + y
+            width = self.scrollable_content_region.width
+            text = f" {row:>7}  Someone <someone@example.org>  A subject of row {row}"
+            style = CURSOR if row == self.cursor else PLAIN
+            return Strip([Segment(text[:width].ljust(width), style)], width)
+
+        def move(self, row, scroll_by=0):
+            old, self.cursor = self.cursor, max(0, min(row, ROWS - 1))
+            if scroll_by:
+                self.scroll_to(y=self.scroll_offset.y + scroll_by, animate=False)
+            self.refresh_line(old)
+            self.refresh_line(self.cursor)
+
+    class ListApp(App):
+        def compose(self):
+            yield Rows()
+
+        def on_mount(self):
+            self.call_after_refresh(lambda: asyncio.ensure_future(self.measure()))
+
+        async def cpu_per(self, action, n, pause=0.02):
+            async def idle():
+                start = time.thread_time()
+                for _ in range(n):
+                    await asyncio.sleep(pause)
+                return time.thread_time() - start
+
+            quiet = await idle()
+            busy0 = time.thread_time()
+            for _ in range(n):
+                action()
+                await asyncio.sleep(pause)
+            busy = time.thread_time() - busy0
+            quiet = (quiet + await idle()) / 2
+            return max(busy - quiet, 0.0) / n * 1000
+
+        async def measure(self):
+            rows = self.query_one(Rows)
+            await asyncio.sleep(0.3)
+            height = rows.scrollable_content_region.height
+            rows.scroll_to(y=ROWS // 2, animate=False)
+            rows.move(ROWS // 2 + 5)
+            await asyncio.sleep(0.1)
+            flip = [False]
+
+            def within_page():
+                flip[0] = not flip[0]
+                rows.move(rows.cursor + (1 if flip[0] else -1))
+
+            result = {"cursor_move_cpu_ms": await self.cpu_per(within_page, 200)}
+            page = height - 1
+            result["page_down_cpu_ms"] = await self.cpu_per(
+                lambda: rows.move(rows.cursor + page, scroll_by=page), 60
+            )
+            open(sys.argv[1], "w").write(json.dumps(result))
+            self.exit()
+
+    ListApp().run()
+    """
+)
+
+
 def bytecode_env() -> dict[str, str]:
     """Run as an installed app does: from compiled bytecode (pip compiles at install).
 
@@ -647,9 +731,11 @@ def main() -> None:
     for threads in (False, True):
         # The minimal app runs right before each run of ours, so both see the same load.
         bases: list[dict[str, float]] = []
+        lists: list[dict[str, float]] = []
         runs: list[dict[str, float]] = []
         for _ in range(3):
             bases.append(run_child(root, (width, height), False, BASELINE))
+            lists.append(run_child(root, (width, height), False, BASELINE_LIST))
             runs.append(run_child(root, (width, height), threads))
         base = min(b["first_paint_s"] for b in bases)
         base_frame = min(b["first_frame_s"] for b in bases)
@@ -680,6 +766,14 @@ def main() -> None:
             " behind that refresh too)"
         )
         print(f"  first paint minus the minimal app: {best['first_paint_s'] - base:.2f} s")
+        floor = {k: min(r[k] for r in lists) for k in lists[0]}
+        print(
+            "  a bare Textual list of 100,000 rows meanwhile (one widget, same measurement):"
+            f" cursor move {floor['cursor_move_cpu_ms']:.2f} ms"
+            f" ({best['cursor_move_cpu_ms'] / floor['cursor_move_cpu_ms']:.2f}x ours),"
+            f" page down {floor['page_down_cpu_ms']:.2f} ms"
+            f" ({best['page_down_cpu_ms'] / floor['page_down_cpu_ms']:.2f}x ours)"
+        )
         print(
             f"  (search hits: {int(best['search_hits']):,}; rows fetched for the first "
             f"paint: {int(best['rows_cached'])})"
