@@ -648,6 +648,12 @@ class MessageList(ScrollView, can_focus=True):
         elif row >= top + height:
             self.scroll_to(y=row - height + 1, animate=False)
 
+    def refresh_line(self, y: int) -> None:
+        """Repaint row `y` (virtual): only the rows' own columns. (ScrollView's spans the
+        scrollbar's column too, which then renders again for each row a cursor touches.)"""
+        width = self.scrollable_content_region.width
+        self.refresh(Region(0, y - int(self.scroll_offset.y), width, 1))
+
     def move_cursor(self, row: int, *, scroll_by: int = 0) -> None:
         """Put the cursor on `row` (clamped); `scroll_by` also scrolls, as paging does."""
         if not self._ids:
