@@ -32,7 +32,7 @@ from tuimail.ui.widgets.status_bar import AccountStatus
 
 if TYPE_CHECKING:
     from tuimail.config import Config, UIConfig
-    from tuimail.ui.reading import Reading
+    from tuimail.ui.reading import Reading, StoreCorrespondents
 
 ComposeKind = Literal["new", "reply", "reply_all", "forward"]
 UI_SWITCH_INTERVAL = 0.001  # s: see TuimailApp.on_mount
@@ -123,7 +123,7 @@ class TuimailApp(ThemedApp[int]):
         self.events = AccountEvents(self)
         self.account_status: dict[str, AccountStatus] = {}
         self._refresh_timer: Timer | None = None
-        self._people: tuple[float, list[tuple[str, str]]] | None = None  # (read at, rows)
+        self._people: tuple[float, StoreCorrespondents] | None = None  # (made at, index)
         self.mailto = mailto  # `tuimail mailto:...`: the composer opens on start
         self._switch_interval = sys.getswitchinterval()
         self._gc_threshold = gc.get_threshold()
@@ -235,12 +235,12 @@ class TuimailApp(ThemedApp[int]):
     def read_message(self, summary: MessageSummary, raw: bytes, prefer: str = "plain") -> Reading:
         """Parse, render and assess a message with what we know of the user (safe to call
         from a worker thread: it opens no store connection of its own)."""
-        from tuimail.ui.reading import StoreCorrespondents, load_reading
+        from tuimail.ui.reading import load_reading
 
         account = self.config.accounts.get(summary.account)
         return load_reading(
             raw,
-            correspondents=StoreCorrespondents(self._address_seen, self._correspondents),
+            correspondents=self._known_people(),
             trusted_authserv_id=account.trusted_authserv_id if account else "",
             my_domains=self.my_domains,
             prefer=prefer,
@@ -252,17 +252,21 @@ class TuimailApp(ThemedApp[int]):
             return self.store.address_seen(addr)
         return self.call_from_thread(self.store.address_seen, addr)
 
+    def _known_people(self) -> StoreCorrespondents:
+        # Every message opened asks (for its phishing signs); reading thousands of rows and
+        # indexing them by name and domain at each one is not needed: who you correspond
+        # with changes slowly. One index serves for PEOPLE_FOR seconds.
+        from tuimail.ui.reading import StoreCorrespondents
+
+        now = time.monotonic()
+        if self._people is None or now - self._people[0] >= PEOPLE_FOR:
+            self._people = (now, StoreCorrespondents(self._address_seen, self._correspondents))
+        return self._people[1]
+
     def _correspondents(self) -> list[tuple[str, str]]:
-        # Every message opened asks (for its phishing signs); reading thousands of rows on
-        # the UI thread each time is not needed: who you correspond with changes slowly.
-        if self._people is not None and time.monotonic() - self._people[0] < PEOPLE_FOR:
-            return self._people[1]
         if threading.current_thread() is threading.main_thread():
-            people = self.store.correspondents()
-        else:
-            people = self.call_from_thread(self.store.correspondents)
-        self._people = (time.monotonic(), people)
-        return people
+            return self.store.correspondents()
+        return self.call_from_thread(self.store.correspondents)
 
     @property
     def my_domains(self) -> list[str]:
